@@ -1,0 +1,77 @@
+"""farside: true-colour images from the raw camera releases of China's lunar and planetary missions.
+
+The common path is two calls::
+
+    import farside
+    product = farside.read("CE4_GRAS_PCAML-C-006_SCI_N_20190104084559_20190104084559_0001_B.2BL")
+    farside.convert(product, "out/")          # or farside.render(product) for the array
+
+and every step is available below it: :func:`demosaic`, :mod:`farside.calibrate`, :mod:`farside.colour`,
+:mod:`farside.tone`, :func:`load_profile`, :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from farside.demosaic import demosaic, demosaic_methods
+from farside.errors import FarsideError, ProductError
+from farside.pipeline import Rendered, Settings, settings_for
+from farside.pipeline import render as _render
+from farside.products import Meta, Product, ProductName, parse_name, read
+from farside.profiles import load_profile, profile_names
+
+__version__ = "0.1.0"
+
+
+def render(
+    product: Product | str | os.PathLike[str],
+    settings: Settings | None = None,
+    **options: Any,
+) -> Rendered:
+    """Display image of a product (read first if given a path).
+
+    ``settings`` defaults to the product's instrument profile; ``options`` are passed to
+    :func:`settings_for` (``profile``, ``profile_file``, ``overrides``).
+    """
+    if not isinstance(product, Product):
+        product = read(product)
+    return _render(product, settings or settings_for(product, **options))
+
+
+def convert(
+    product: Product | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    settings: Settings | None = None,
+    **options: Any,
+) -> tuple[Path, Rendered]:
+    """Render a product and write the image (with provenance) and its JSON sidecar into ``out_dir``."""
+    from farside.output import write_rendered
+
+    if not isinstance(product, Product):
+        product = read(product)
+    rendered = render(product, settings, **options)
+    return write_rendered(product, rendered, out_dir), rendered
+
+
+__all__ = [
+    "FarsideError",
+    "Meta",
+    "Product",
+    "ProductError",
+    "ProductName",
+    "Rendered",
+    "Settings",
+    "__version__",
+    "convert",
+    "demosaic",
+    "demosaic_methods",
+    "load_profile",
+    "parse_name",
+    "profile_names",
+    "read",
+    "render",
+    "settings_for",
+]

@@ -1,0 +1,592 @@
+"""Synthetic GRAS products: real structure and quirks, made-up pixels.
+
+Real GRAS files may not be redistributed, so farside's tests, samples and benchmarks build products that
+follow the published facts about them (file names, label structure and misspellings, data types, shapes,
+CFA), with pixels from any scene the caller gives (the Kodak test images, typically).
+
+Examples
+--------
+>>> import numpy as np, tempfile
+>>> scene = np.full((64, 96, 3), 128, np.uint8)
+>>> with tempfile.TemporaryDirectory() as d:
+...     label = write_product("ce4-pcam-c", scene, d, shape=(64, 96))
+...     label.name
+'CE4_GRAS_PCAML-C-006_SCI_N_20190104084559_20190104084559_0001_B.2BL'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from lxml import etree
+
+from farside.products.datatypes import PDS4_DTYPES
+
+PDS_NS = "http://pds.nasa.gov/pds4/pds/v1"
+# GRAS writes a comma-separated, malformed schemaLocation; keep it so readers are tested against it.
+SCHEMA_LOCATION = (
+    "http://pds.nasa.gov/pds4/pds/v1,https://starbase.jpl.nasa.gov/pds4/1500/dph_example_products/"
+    "xml_schema/PDS4_PDS_1500.xsd,http://pds.nasa.gov/pds4/sp/v1 PDS4_SP_1001.xsd"
+)
+
+Element = tuple[str, Any] | tuple[str, Any, dict[str, str]]
+
+
+@dataclass(frozen=True)
+class ProductKind:
+    """What a kind of product looks like: name fields, array layout and mission-specific block."""
+
+    mission: str
+    centre: str
+    instrument_field: str
+    level: str
+    version: str
+    shape: tuple[int, ...]
+    data_type: str
+    cfa: str | None
+    bit_depth: int
+    instrument_id: str
+    instrument_name: str
+    spacecraft: str
+    sequence: str = "0001"
+    statistics: bool = False
+    mission_area: list[Element] = field(default_factory=list)
+    pds3_record_bytes: int | None = None
+
+
+def _vector(name: str, xyz: Sequence[float]) -> Element:
+    return (name, [("x", f"{xyz[0]:.6f}"), ("y", f"{xyz[1]:.6f}"), ("z", f"{xyz[2]:.6f}")])
+
+
+_TCAM_AREA: list[Element] = [
+    (
+        "Work_Mode_Parm",
+        [
+            ("work_mode", "STATIC"),
+            ("exposure_mode", "AUTOMATIC"),
+            ("compression_ratio", "2"),
+            ("exposure_referenced_brightness", "128"),
+            ("exposure_time", "6"),
+            ("tcam_temperature", "21.095"),
+        ],
+    ),
+    (
+        "Instrument_Parm",
+        [
+            ("bands", "360-780"),
+            ("focal_length", "43.472040"),
+            ("pixel_size", "7.4"),
+            ("principle_point_coordinate", [("x0", "-0.248344"), ("y0", "0.021904")]),
+        ],
+    ),
+    (
+        "Processing_Parm",
+        [
+            ("acali", "(0.101194,0.144425,0.311526)"),
+            ("description", "Absolute radiometric calibration parameters of (R G B)"),
+        ],
+    ),
+    (
+        "Lander_Location",
+        [
+            ("reference_frame", "MOON_COORDINATE_SYSTEM"),
+            ("longitude", "177.599100"),
+            ("latitude", "-45.444600"),
+        ],
+    ),
+    (
+        "Vector_Cartesian_3_Pointing",
+        [
+            ("reference_frame", "LANDER_COORDINATE_SYSTEM"),
+            _vector("up_left_point_observe_vector", (0.308288, -0.878190, -0.365707)),
+            _vector("down_left_point_observe_vector", (0.282967, -0.737626, -0.613055)),
+            _vector("up_right_point_observe_vector", (-0.076418, -0.931058, -0.356778)),
+            _vector("down_right_point_observe_vector", (-0.101621, -0.790794, -0.603588)),
+            _vector("center_point_observe_vector", (0.106315, -0.859804, -0.499434)),
+        ],
+    ),
+    (
+        "Exterior_Orientation_Elements",
+        [
+            ("reference_frame_id", "LANDER_COORDINATE_SYSTEM"),
+            ("camera_center_position_x", "0.095217"),
+            ("camera_center_position_y", "0.099420"),
+            ("camera_center_position_z", "2.172139"),
+            ("camera_rotation_angle_roll", "-59.233529"),
+            ("camera_rotation_angle_pitch", "12.648912"),
+            ("camera_rotation_angle_yaw", "-163.976745"),
+        ],
+    ),
+    ("Rotation_Angle", [("mast_angel_pitch", "-30.000000"), ("mast_angel_yaw", "-172.000000")]),
+    (
+        "Angle_Pointing_Results",
+        [("lander_solar_incidence_angel", "72.938297"), ("lander_solar_azimuth_angle", "288.443746")],
+    ),
+]
+
+
+def _pcam_area(yaw: float = -12.898743, pitch: float = -23.907715) -> list[Element]:
+    return [
+        (
+            "Instrument_Parm",
+            [
+                ("focal_length", "36.0", {"unit": "mm"}),
+                ("pixel_size", "7.4", {"unit": "micrometer"}),
+                ("principle_point_coordinate", [("x0", "0.0"), ("y0", "0.0")]),
+            ],
+        ),
+        (
+            "Rover_Location",
+            [
+                ("reference_frame", "MOON_COORDINATE_SYSTEM"),
+                ("longitude", "177.588000"),
+                ("latitude", "-45.457000"),
+            ],
+        ),
+        ("Rover_LocationXYZ", [("x", "1.250000"), ("y", "-3.500000"), ("z", "0.020000")]),
+        (
+            "Vector_Cartesian_3_Pointing",
+            [
+                ("reference_frame", "ROVER_COORDINATE_SYSTEM"),
+                _vector("center_point_observe_vector", (0.906308, -0.211309, 0.366025)),
+            ],
+        ),
+        (
+            "Exterior_Orientation_Elements",
+            [
+                ("camera_rotation_angle_roll", "0.000000"),
+                ("camera_rotation_angle_pitch", f"{pitch:.6f}"),
+                ("camera_rotation_angle_yaw", f"{yaw:.6f}"),
+            ],
+        ),
+        (
+            "Rotation_Angle",
+            [
+                ("pitch", f"{pitch:.6f}"),
+                ("yawing", f"{yaw:.6f}"),
+                ("description", "Mast_Pointing_Instrument"),
+            ],
+        ),
+    ]
+
+
+_LCAM_AREA: list[Element] = [
+    (
+        "Instrument_Parm",
+        [
+            ("focal_length", "8.55", {"unit": "mm"}),
+            ("pixel_size", "6.7", {"unit": "micrometer"}),
+            (
+                "principle_point_coordinate",
+                [("x0", "512.3", {"unit": "pixel"}), ("y0", "511.8", {"unit": "pixel"})],
+            ),
+        ],
+    ),
+]
+
+_MSCAM_AREA: list[Element] = [
+    ("exposure_time", "12.5", {"unit": "ms"}),
+    ("MSCcam_temperature", "-3.25"),
+    ("central_wavelength", "650", {"unit": "nm"}),
+    ("full_width_half_max", "12", {"unit": "nm"}),
+    ("absolute_radiation_calibration_parameter", "0.0213"),
+    ("Mast_Rotation_Angle", [("roll", "0.5"), ("pitch", "-10.0"), ("yaw", "45.0")]),
+]
+
+_NATECAM_AREA: list[Element] = [
+    (
+        "Instrument_Parm",
+        [
+            ("focal_length", "13.0", {"unit": "mm"}),
+            ("pixel_size", "5.5", {"unit": "micrometer"}),
+            ("Principal_Point_Coordinate", [("x0", "1024.0"), ("y0", "1024.0")]),
+        ],
+    ),
+    (
+        "Vector_Cartesian_3_Pointing",
+        [
+            _vector("Up_Left_Point_Observe_Vector", (0.5, -0.5, 0.7)),
+            _vector("Down_Left_Point_Observe_vector", (0.5, -0.5, -0.7)),
+        ],
+    ),
+]
+
+KINDS: dict[str, ProductKind] = {
+    "ce4-pcam-c": ProductKind(
+        "CE4", "GRAS", "PCAML-C-006", "2B", "B", (1728, 2352), "UnsignedLSB2", "RGGB", 10,
+        "PCAML", "Panoramic Camera", "CE4Ro", statistics=True, mission_area=_pcam_area(),
+    ),
+    "ce4-pcam-q": ProductKind(
+        "CE4", "GRAS", "PCAMR-Q-013", "2B", "B", (864, 1176), "UnsignedLSB2", None, 10,
+        "PCAMR", "Panoramic Camera", "CE4Ro", statistics=True, mission_area=_pcam_area(),
+    ),
+    "ce4-tcam": ProductKind(
+        "CE4", "GRAS", "TCAM-I-143", "2C", "A", (1728, 2352, 3), "UnsignedByte", None, 8,
+        "TCAM", "Terrain Camera", "CE4La", sequence="0009", mission_area=_TCAM_AREA,
+    ),
+    "ce4-lcam": ProductKind(
+        "CE4", "GRAS", "LCAM-1-0000", "2A", "A", (1024, 1024), "UnsignedByte", None, 8,
+        "LCAM", "Landing Camera", "CE4La", mission_area=_LCAM_AREA,
+    ),
+    "ce5-pcam": ProductKind(
+        "CE5-L", "GRAS", "PCAML-I-008", "2B", "A", (1728, 2352), "UnsignedLSB2", "RGGB", 10,
+        "PCAML", "Panoramic Camera", "CE5La", sequence="0004", mission_area=_pcam_area(45.0, -15.0),
+    ),
+    "ce5-lcam": ProductKind(
+        "CE5-L", "GRAS", "LCAM-1-0010", "2A", "A", (1728, 2352), "UnsignedByte", "RGGB", 8,
+        "LCAM", "Landing Camera", "CE5La", mission_area=_LCAM_AREA,
+    ),
+    "hx1-natecam": ProductKind(
+        "HX1-Ro", "GRAS", "NaTeCamA-F-005", "2C", "A", (2048, 2048, 3), "UnsignedByte", None, 8,
+        "NaTeCamA", "Navigation and Terrain Camera", "HX1Ro", sequence="00325", mission_area=_NATECAM_AREA,
+    ),
+    "hx1-mscam-2b": ProductKind(
+        "HX1-Ro", "GRAS", "MSCam-W-1-29-0001-05", "2B", "A", (2048, 2048), "UnsignedLSB2", None, 12,
+        "MSCam", "Multispectral Camera", "HX1Ro", sequence="00256", mission_area=_MSCAM_AREA,
+    ),
+    "hx1-mscam-01": ProductKind(
+        "HX1-Ro", "GRAS", "MSCam-W-1-29-0001-05", "01", "A", (2048, 2048), "UnsignedMSB2", None, 12,
+        "MSCam", "Multispectral Camera", "HX1Ro", sequence="00256", mission_area=_MSCAM_AREA,
+    ),
+    "ce3-pcam-2b": ProductKind(
+        "CE3", "BMYK", "PCAML-C-056", "2B", "A", (1728, 2352), "LSB_UNSIGNED_INTEGER", "RGGB", 10,
+        "PCAML", "Panoramic Camera", "CE3Ro", sequence="0008", pds3_record_bytes=4704,
+    ),
+    "ce3-pcam-2c": ProductKind(
+        "CE3", "BMYK", "PCAML-C-056", "2C", "A", (1728, 2352, 3), "UNSIGNED_INTEGER", None, 8,
+        "PCAML", "Panoramic Camera", "CE3Ro", sequence="0008", pds3_record_bytes=7056,
+    ),
+}  # fmt: skip
+
+
+def product_name(kind: ProductKind, start: datetime, label: bool = False) -> str:
+    stamp = start.strftime("%Y%m%d%H%M%S")
+    name = (
+        f"{kind.mission}_{kind.centre}_{kind.instrument_field}_SCI_N_{stamp}_{stamp}_"
+        f"{kind.sequence}_{kind.version}.{kind.level}"
+    )
+    return name + ("L" if label else "")
+
+
+def srgb_to_linear(values: np.ndarray) -> np.ndarray:
+    """Inverse sRGB transfer on [0, 1] floats (IEC 61966-2-1)."""
+    v = np.asarray(values, dtype=np.float32)
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def mosaic(rgb: np.ndarray, pattern: str = "RGGB") -> np.ndarray:
+    """Sample an (H, W, 3) image through a Bayer CFA: one value per pixel, the channel the pattern names.
+
+    >>> mosaic(np.arange(12).reshape(2, 2, 3)).tolist()
+    [[0, 4], [7, 11]]
+    """
+    channel = {"R": 0, "G": 1, "B": 2}
+    out = np.empty(rgb.shape[:2], dtype=rgb.dtype)
+    for index, letter in enumerate(pattern.upper()):
+        dy, dx = divmod(index, 2)
+        out[dy::2, dx::2] = rgb[dy::2, dx::2, channel[letter]]
+    return out
+
+
+def scene_pixels(kind: ProductKind, scene: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Pixels for ``kind`` from an 8-bit RGB scene: resized, mosaicked or grey, at the kind's bit depth."""
+    shape = tuple(shape or kind.shape)
+    lines, samples = shape[0], shape[1]
+    rgb = cv2.resize(np.ascontiguousarray(scene), (samples, lines), interpolation=cv2.INTER_AREA)
+    linear = srgb_to_linear(rgb / 255.0)
+    peak = (1 << kind.bit_depth) - 1
+    if len(shape) == 3:
+        values = rgb if kind.bit_depth == 8 else np.round(linear * peak)
+    elif kind.cfa:
+        values = np.round(mosaic(linear, kind.cfa) * peak)
+    else:
+        grey = linear @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+        values = np.round(grey * peak)
+    dtype = np.dtype(PDS4_DTYPES.get(kind.data_type, "<u2" if kind.bit_depth > 8 else "u1"))
+    return np.asarray(values).astype(dtype)
+
+
+def lunar_scene(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """An 8-bit sRGB test scene of the lunar surface: black sky, neutral grey regolith with texture and
+    shading, a gold-foil panel (lander thermal blanket) and a few shadowed rocks.
+
+    The regolith is neutral (equal R, G, B) and the foil is gold, so a pipeline's colour can be checked.
+    """
+    rng = np.random.default_rng(seed)
+    horizon = height // 5
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    texture = cv2.GaussianBlur(rng.normal(0, 1, (height, width)).astype(np.float32), (0, 0), 3)
+    fine = rng.normal(0, 0.3, (height, width)).astype(np.float32)
+    albedo = 0.11 + 0.02 * texture / (np.abs(texture).max() + 1e-6) + 0.005 * fine
+    albedo *= 0.8 + 0.4 * (yy / height)  # brighter towards the camera
+    scene = np.repeat(albedo[:, :, None], 3, axis=2)
+    scene[:horizon] = 0.002
+    for _ in range(6):
+        cy, cx = rng.integers(horizon + 20, height - 10), rng.integers(10, width - 10)
+        radius = rng.integers(4, max(5, height // 25))
+        rock = (yy - cy) ** 2 + (xx - cx) ** 2 < radius**2
+        scene[rock] *= 0.35
+    gold = srgb_to_linear(np.array([212, 175, 55], np.float32) / 255.0)
+    top, left = int(height * 0.35), int(width * 0.62)
+    foil = (slice(top, top + height // 5), slice(left, left + width // 5))
+    scene[foil] = gold * (0.55 + 0.1 * texture[foil][:, :, None] / (np.abs(texture).max() + 1e-6))
+    encoded = np.where(
+        scene <= 0.0031308, 12.92 * scene, 1.055 * np.power(np.clip(scene, 0, 1), 1 / 2.4) - 0.055
+    )
+    return np.clip(np.round(encoded * 255), 0, 255).astype(np.uint8)
+
+
+def simulate_raw(
+    scene: np.ndarray,
+    shape: tuple[int, int],
+    cfa: str = "RGGB",
+    bit_depth: int = 10,
+    sensitivity: Sequence[float] = (0.55, 1.0, 0.45),
+    exposure: float = 0.9,
+    black_level: float = 0.0,
+) -> np.ndarray:
+    """A raw mosaic as a camera would record an 8-bit sRGB scene: linear light, per-channel sensitivity
+    (a colour cast that white balance must remove), black level, quantised to ``bit_depth`` in uint16."""
+    lines, samples = shape
+    rgb = cv2.resize(np.ascontiguousarray(scene), (samples, lines), interpolation=cv2.INTER_AREA)
+    linear = srgb_to_linear(rgb / 255.0) * np.asarray(sensitivity, np.float32) * exposure
+    peak = (1 << bit_depth) - 1
+    raw = mosaic(linear, cfa) * (peak - black_level) + black_level
+    return np.clip(np.round(raw), 0, peak).astype(np.uint16)
+
+
+def _add(parent: etree._Element, element: Element) -> None:
+    tag, value, *rest = element
+    child = etree.SubElement(parent, f"{{{PDS_NS}}}{tag}", rest[0] if rest else {})
+    if isinstance(value, list):
+        for item in value:
+            _add(child, item)
+    elif value is not None:
+        child.text = str(value)
+
+
+def _tree(parent: etree._Element, items: Sequence[Element]) -> None:
+    for item in items:
+        _add(parent, item)
+
+
+def pds4_label(
+    kind: ProductKind,
+    name: str,
+    array: np.ndarray,
+    start: datetime,
+    *,
+    file_size: int | None = None,
+    mission_area: Sequence[Element] | None = None,
+    data_type: str | None = None,
+    title: str = "Chang'E 4(CE-4) mission",
+) -> etree._Element:
+    """A PDS4 label tree for ``array`` with GRAS's structure and quirks."""
+    nsmap = {None: PDS_NS, "pds": PDS_NS, "sp": "http://pds.nasa.gov/pds4/sp/v1",
+             "xsi": "http://www.w3.org/2001/XMLSchema-instance"}  # fmt: skip
+    root = etree.Element(f"{{{PDS_NS}}}Product_Observational", nsmap=nsmap)
+    root.set("{http://www.w3.org/2001/XMLSchema-instance}schemaLocation", SCHEMA_LOCATION)
+    iso = start.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    _tree(
+        root,
+        [
+            (
+                "Identification_Area",
+                [
+                    ("logical_identifier", name),
+                    ("version_id", "1.0"),
+                    ("title", title),
+                    ("information_model_version", "1.5.0.0"),
+                    ("product_class", "Product_Observational"),
+                ],
+            ),
+            ("Reference_List", "None"),
+        ],
+    )
+    observation = etree.SubElement(root, f"{{{PDS_NS}}}Observation_Area")
+    _tree(
+        observation,
+        [
+            ("Time_Coordinates", [("start_date_time", iso), ("stop_date_time", iso)]),
+            (
+                "Primary_Result_Summary",
+                [("purpose", "Science"), ("processing_level", "Calibrated")],
+            ),
+            ("Investigation_Area", [("name", kind.mission.split("-")[0]), ("type", "Mission")]),
+            (
+                "Observing_System",
+                [
+                    ("name", f"Observing System for {kind.spacecraft}"),
+                    ("Observing_System_Component", [("name", kind.spacecraft), ("type", "Spacecraft")]),
+                ],
+            ),
+            ("Target_Identification", [("name", "Lunar" if kind.mission[:2] == "CE" else "Mars")]),
+        ],
+    )
+    block: list[Element] = [
+        ("product_id", name),
+        ("product_version", kind.version),
+        ("product_level", kind.level),
+        ("instrument_name", kind.instrument_name),
+        ("instrument_id", kind.instrument_id),
+        ("sequence_id", kind.sequence),
+        *(kind.mission_area if mission_area is None else mission_area),
+    ]
+    _add(observation, ("Mission_Area", block))
+
+    axis_names = ["Line", "Sample", "Band"][: array.ndim]
+    axes: list[Element] = [
+        ("Axis_Array", [("axis_name", n), ("elements", str(e)), ("sequence_number", str(i + 1))])
+        for i, (n, e) in enumerate(zip(axis_names, array.shape, strict=True))
+    ]
+    array_items: list[Element] = [
+        ("offset", "0", {"unit": "byte"}),
+        ("axes", str(array.ndim)),
+        ("axis_index_order", "Last Index Fastest"),
+        ("Element_Array", [("data_type", data_type or kind.data_type), ("unit", "data number")]),
+        *axes,
+    ]
+    if kind.statistics:
+        stats = [
+            ("maximum", f"{float(array.max()):.6f}"),
+            ("minimum", f"{float(array.min()):.6f}"),
+            ("mean", f"{float(array.mean()):.6f}"),
+            ("standard_deviation", f"{float(array.std()):.6f}"),
+        ]
+        array_items.append(("Object_Statistics", stats))
+    size = array.nbytes if file_size is None else file_size
+    _add(
+        root,
+        (
+            "File_Area_Observational",
+            [
+                (
+                    "File",
+                    [
+                        ("file_name", name),
+                        ("local_identifier", "None"),
+                        ("creation_date_time", "2019-03-08T09:18:00.000Z"),
+                        ("file_size", str(size), {"unit": "byte"}),
+                        ("records", "1"),
+                    ],
+                ),
+                (f"Array_{array.ndim}D_Image", array_items),
+            ],
+        ),
+    )
+    return root
+
+
+def _atomic_bytes(path: Path, payload: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_bytes(payload)
+    os.replace(tmp, path)
+
+
+def write_product(
+    kind: str | ProductKind,
+    scene: np.ndarray | None,
+    directory: str | os.PathLike[str],
+    *,
+    shape: tuple[int, ...] | None = None,
+    pixels: np.ndarray | None = None,
+    start: datetime | None = None,
+    file_size: int | None = None,
+    encoding: str = "utf-8",
+    mission_area: Sequence[Element] | None = None,
+) -> Path:
+    """Write a product of ``kind`` (a key of :data:`KINDS` or a :class:`ProductKind`) into ``directory``.
+
+    ``pixels`` gives the stored array directly; otherwise it is made from ``scene`` (8-bit RGB) by
+    :func:`scene_pixels`. ``file_size`` writes a wrong ``<file_size>`` as real labels sometimes do;
+    ``encoding="gb18030"`` writes the label's text in GB18030 under its UTF-8 declaration, as older labels
+    do. Returns the label's path (for attached PDS3 labels, the data file's).
+    """
+    spec = KINDS[kind] if isinstance(kind, str) else kind
+    start = start or datetime(2019, 1, 4, 8, 45, 59, tzinfo=UTC)
+    if pixels is None:
+        if scene is None:
+            raise ValueError("give a scene or the pixels")
+        pixels = scene_pixels(spec, scene, shape)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    name = product_name(spec, start)
+    if spec.pds3_record_bytes is not None:
+        return _write_pds3(spec, name, pixels, directory, start)
+    data_type = next((k for k, v in PDS4_DTYPES.items() if np.dtype(v) == pixels.dtype), spec.data_type)
+    if np.dtype(PDS4_DTYPES.get(spec.data_type, "u1")) == pixels.dtype:
+        data_type = spec.data_type
+    title = f"{spec.mission} mission"
+    if encoding != "utf-8":
+        title = "嫦娥 " + title  # non-ASCII text, so the encoding matters
+    root = pds4_label(
+        spec,
+        name,
+        pixels,
+        start,
+        file_size=file_size,
+        mission_area=mission_area,
+        data_type=data_type,
+        title=title,
+    )
+    text = etree.tostring(root, pretty_print=True, encoding="unicode")
+    label_bytes = b'<?xml version="1.0" encoding="UTF-8"?>\n' + text.encode(encoding)
+    _atomic_bytes(directory / name, np.ascontiguousarray(pixels).tobytes())
+    label_path = directory / (name + "L")
+    _atomic_bytes(label_path, label_bytes)
+    return label_path
+
+
+def _write_pds3(kind: ProductKind, name: str, pixels: np.ndarray, directory: Path, start: datetime) -> Path:
+    record = pixels.shape[1] * pixels.itemsize * (pixels.shape[2] if pixels.ndim == 3 else 1)
+    # Chang'e-3 uses two label records for 2B and one for 2C; small test frames may need more.
+    label_records = 2 if pixels.ndim == 2 else 1
+    label_records = max(label_records, -(-1024 // record))
+    lines, samples = pixels.shape[:2]
+    bands = pixels.shape[2] if pixels.ndim == 3 else 1
+    sample_type = "LSB_UNSIGNED_INTEGER" if pixels.itemsize > 1 else "UNSIGNED_INTEGER"
+    text = "\r\n".join(
+        [
+            "PDS_VERSION_ID = PDS3",
+            "RECORD_TYPE = FIXED_LENGTH",
+            f"RECORD_BYTES = {record}",
+            f"FILE_RECORDS = {lines + label_records}",
+            f"LABEL_RECORDS = {label_records}",
+            f"^IMAGE = {label_records + 1}",
+            'DATA_SET_ID = "CE3-R-PCAM-2-V1.0"',
+            f'PRODUCT_ID = "{name}"',
+            'SPACECRAFT_NAME = "Chang\'E-3 Rover"',
+            f'INSTRUMENT_NAME = "{kind.instrument_name}"',
+            f'INSTRUMENT_ID = "{kind.instrument_id}"',
+            f"START_TIME = {start:%Y-%m-%dT%H:%M:%S}.000Z",
+            f"STOP_TIME = {start:%Y-%m-%dT%H:%M:%S}.000Z",
+            "OBJECT = IMAGE",
+            f"  LINES = {lines}",
+            f"  LINE_SAMPLES = {samples}",
+            f"  SAMPLE_TYPE = {sample_type}",
+            f"  SAMPLE_BITS = {pixels.itemsize * 8}",
+            f"  BANDS = {bands}",
+            "  BAND_STORAGE_TYPE = SAMPLE_INTERLEAVED",
+            "END_OBJECT = IMAGE",
+            "END",
+            "",
+        ]
+    ).encode("ascii")
+    header = text.ljust(record * label_records, b" ")
+    payload = header + np.ascontiguousarray(pixels.astype(pixels.dtype.newbyteorder("<"))).tobytes()
+    path = directory / name
+    _atomic_bytes(path, payload)
+    return path
+
+
+def sequence_start(index: int, origin: datetime | None = None, step_s: int = 7) -> datetime:
+    """Start times for a run of products taken ``step_s`` seconds apart."""
+    origin = origin or datetime(2019, 1, 4, 8, 45, 59, tzinfo=UTC)
+    return origin + timedelta(seconds=index * step_s)

@@ -1,0 +1,121 @@
+"""Tone steps: stretch and transfer curve, fused with the colour matrix in one pass to display values."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numba as nb
+import numpy as np
+
+_LUT_BITS = {8: 16, 16: 20}
+
+
+def srgb_encode(linear: np.ndarray) -> np.ndarray:
+    """The sRGB transfer curve (IEC 61966-2-1) on linear values in [0, 1].
+
+    >>> srgb_encode(np.array([0.0, 0.0031308, 1.0])).round(4).tolist()
+    [0.0, 0.0404, 1.0]
+    """
+    x = np.clip(np.asarray(linear, dtype=np.float64), 0.0, 1.0)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+
+
+def srgb_decode(encoded: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`srgb_encode`."""
+    v = np.clip(np.asarray(encoded, dtype=np.float64), 0.0, 1.0)
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+@cache
+def display_lut(transfer: str, bits: int) -> np.ndarray:
+    """Table from quantised linear [0, 1] to display code values (uint8 or uint16)."""
+    size = 1 << _LUT_BITS[bits]
+    x = np.linspace(0.0, 1.0, size)
+    encoded = srgb_encode(x) if transfer == "srgb" else x
+    peak = (1 << bits) - 1
+    return np.round(encoded * peak).astype(np.uint8 if bits == 8 else np.uint16)
+
+
+def decode_display(image: np.ndarray) -> np.ndarray:
+    """Display-encoded (sRGB) integers to linear float32 in [0, 1], through a table."""
+    peak = np.iinfo(image.dtype).max if image.dtype.kind in "ui" else 1.0
+    if image.dtype.kind in "ui" and image.dtype.itemsize <= 2:
+        table = srgb_decode(np.arange(int(peak) + 1) / peak).astype(np.float32)
+        return table[image]
+    return srgb_decode(image / peak).astype(np.float32)
+
+
+def percentile_limits(
+    samples: np.ndarray, low: float, high: float, linked: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Black and white points from the ``low`` and ``high`` percentiles of (N, C) samples.
+
+    Linked: one pair for all channels (computed over all values), so colour balance is kept.
+
+    >>> lo, hi = percentile_limits(np.arange(101.0).reshape(-1, 1), 10, 90); lo.tolist(), hi.tolist()
+    ([10.0], [90.0])
+    """
+    samples = np.asarray(samples, dtype=np.float64)
+    samples = samples.reshape(-1, samples.shape[-1])
+    channels = samples.shape[1]
+    finite = samples[np.all(np.isfinite(samples), axis=1)]
+    if finite.size == 0:
+        return np.zeros(channels), np.ones(channels)
+    if linked:
+        lo, hi = np.percentile(finite, [low, high])
+        lo_v, hi_v = np.full(channels, lo), np.full(channels, hi)
+    else:
+        lo_v, hi_v = np.percentile(finite, [low, high], axis=0)
+    hi_v = np.where(hi_v - lo_v > 1e-12, hi_v, lo_v + 1.0)
+    return lo_v, hi_v
+
+
+@nb.njit(parallel=True, fastmath=True, cache=True)
+def _render_rgb(rgb, matrix, lo, scale, lut, out):  # pragma: no cover - compiled
+    top = lut.shape[0] - 1
+    height, width = rgb.shape[0], rgb.shape[1]
+    for y in nb.prange(height):
+        for x in range(width):
+            r, g, b = rgb[y, x, 0], rgb[y, x, 1], rgb[y, x, 2]
+            for c in range(3):
+                v = (matrix[c, 0] * r + matrix[c, 1] * g + matrix[c, 2] * b - lo[c]) * scale[c]
+                v = min(max(v, 0.0), 1.0)
+                out[y, x, c] = lut[int(v * top + 0.5)]
+
+
+@nb.njit(parallel=True, fastmath=True, cache=True)
+def _render_grey(grey, lo, scale, lut, out):  # pragma: no cover - compiled
+    top = lut.shape[0] - 1
+    for y in nb.prange(grey.shape[0]):
+        for x in range(grey.shape[1]):
+            v = min(max((grey[y, x] - lo) * scale, 0.0), 1.0)
+            out[y, x] = lut[int(v * top + 0.5)]
+
+
+def to_display(
+    image: np.ndarray,
+    matrix: np.ndarray | None,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    transfer: str = "srgb",
+    bits: int = 8,
+) -> np.ndarray:
+    """Linear float image -> display integers: ``transfer(clip((matrix @ rgb - lo) / (hi - lo)))``.
+
+    ``image`` is (H, W, 3) or (H, W); ``matrix`` applies to RGB only. Output is uint8 or uint16.
+    """
+    if transfer not in ("srgb", "linear"):
+        raise ValueError(f"unknown transfer {transfer!r} (srgb or linear)")
+    if bits not in _LUT_BITS:
+        raise ValueError(f"display bit depth must be 8 or 16, not {bits}")
+    lut = display_lut(transfer, bits)
+    image = np.ascontiguousarray(image, dtype=np.float32)
+    lo = np.asarray(lo, np.float32).ravel()
+    scale = (1.0 / (np.asarray(hi, np.float64).ravel() - lo)).astype(np.float32)
+    out = np.empty(image.shape, lut.dtype)
+    if image.ndim == 2:
+        _render_grey(image, np.float32(lo[0]), np.float32(scale[0]), lut, out)
+    else:
+        m = np.eye(3) if matrix is None else matrix
+        _render_rgb(image, np.asarray(m, np.float32), lo, scale, lut, out)
+    return out

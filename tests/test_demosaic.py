@@ -1,0 +1,97 @@
+"""Demosaic methods against colour-demosaicing and the Kodak ground truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import kodak
+
+from farside import demosaic, demosaic_methods
+from farside.synthetic import mosaic
+
+cdm = pytest.importorskip("colour_demosaicing")
+
+PEERS = {
+    "bilinear": cdm.demosaicing_CFA_Bayer_bilinear,
+    "malvar2004": cdm.demosaicing_CFA_Bayer_Malvar2004,
+}
+# Mean CPSNR floors on the images used below (8-bit, 10-pixel border excluded).
+FLOORS = {"bilinear": 28.0, "malvar2004": 33.5}
+IMAGES = (1, 8, 19, 23)
+BORDER = 10
+
+
+def cpsnr(estimate: np.ndarray, truth: np.ndarray, border: int = BORDER) -> float:
+    e = np.clip(np.round(estimate), 0, 255)[border:-border, border:-border]
+    t = truth[border:-border, border:-border].astype(np.float64)
+    return float(10 * np.log10(255.0**2 / np.mean((e - t) ** 2)))
+
+
+def test_methods_are_listed_with_summaries():
+    methods = demosaic_methods()
+    assert {"bilinear", "malvar2004"} <= set(methods)
+    assert all(isinstance(s, str) and s for s in methods.values())
+
+
+@pytest.mark.parametrize("method", sorted(PEERS))
+def test_agrees_with_colour_demosaicing(method):
+    for number in IMAGES[:2]:
+        truth = kodak(number)
+        cfa = mosaic(truth, "RGGB")
+        ours = demosaic(cfa, "RGGB", method)
+        theirs = PEERS[method](cfa.astype(np.float64), "RGGB")
+        # Same algorithm: the same numbers away from the border (the peers pad differently there)...
+        inner = (slice(BORDER, -BORDER), slice(BORDER, -BORDER))
+        assert np.allclose(ours[inner], theirs[inner], atol=1e-3)
+        # ...and the same quality, within 0.1 dB.
+        assert abs(cpsnr(ours, truth) - cpsnr(theirs, truth)) < 0.1
+
+
+@pytest.mark.parametrize("method", sorted(FLOORS))
+def test_quality_floor_on_kodak(method):
+    scores = [cpsnr(demosaic(mosaic(kodak(n), "RGGB"), "RGGB", method), kodak(n)) for n in IMAGES]
+    assert np.mean(scores) >= FLOORS[method]
+
+
+@pytest.mark.parametrize("method", sorted(FLOORS))
+@pytest.mark.parametrize("pattern", ["RGGB", "BGGR", "GRBG", "GBRG"])
+def test_every_phase_reconstructs_the_same_scene(method, pattern):
+    truth = kodak(19)[:256, :320]
+    # Build each phase by cropping the RGGB scene by one row and/or column: the same scene, shifted.
+    dy, dx = {"RGGB": (0, 0), "GRBG": (0, 1), "GBRG": (1, 0), "BGGR": (1, 1)}[pattern]
+    shifted = truth[dy:, dx:]
+    cfa = mosaic(shifted, pattern)
+    assert np.array_equal(cfa, mosaic(truth, "RGGB")[dy:, dx:])
+    ours = demosaic(cfa, pattern, method)
+    reference = demosaic(mosaic(truth, "RGGB"), "RGGB", method)[dy:, dx:]
+    inner = (slice(4, -4), slice(4, -4))
+    assert np.allclose(ours[inner], reference[inner], atol=1e-3)
+
+
+@pytest.mark.parametrize("method", sorted(FLOORS))
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64, np.dtype(">u2")])
+@pytest.mark.parametrize("shape", [(101, 77), (64, 64), (7, 5)])
+def test_dtypes_odd_sizes_and_clean_borders(method, dtype, shape):
+    # A flat grey field must come back flat and grey everywhere, edges and corners included.
+    cfa = np.full(shape, 200, dtype=dtype)
+    rgb = demosaic(cfa, "GBRG", method)
+    assert rgb.shape == (*shape, 3) and rgb.dtype == np.float32
+    assert np.allclose(rgb, 200.0, atol=1e-3)
+
+
+@pytest.mark.parametrize("method", sorted(FLOORS))
+def test_borders_are_as_good_as_the_interior(method):
+    truth = kodak(23)[:-2]  # the Kodak files' last row is black: not a scene
+    rgb = demosaic(mosaic(truth, "RGGB"), "RGGB", method)
+    err = np.abs(np.clip(rgb, 0, 255) - truth)
+    edge = np.concatenate([err[:2].ravel(), err[-2:].ravel(), err[:, :2].ravel(), err[:, -2:].ravel()])
+    assert edge.mean() < 2.0 * err[10:-10, 10:-10].mean() + 1.0
+
+
+def test_rejects_bad_input():
+    with pytest.raises(ValueError, match="pattern"):
+        demosaic(np.zeros((8, 8)), "RGBG")
+    with pytest.raises(ValueError, match="2-D"):
+        demosaic(np.zeros((8, 8, 3)))
+    with pytest.raises(ValueError, match="unknown demosaic method"):
+        demosaic(np.zeros((8, 8)), method="magic")
