@@ -15,7 +15,10 @@ import numpy as np
 
 from farside.demosaic._common import PATTERNS
 from farside.demosaic.bilinear import bilinear
+from farside.demosaic.fast import fast
+from farside.demosaic.lmmse import lmmse
 from farside.demosaic.malvar2004 import malvar2004
+from farside.demosaic.menon2007 import menon2007
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,13 @@ def register(name: str, function: Callable[[np.ndarray, str], np.ndarray], summa
     METHODS[name] = Method(name, function, summary)
 
 
-register("bilinear", bilinear, "Bilinear interpolation: the baseline, fastest, softest.")
+register("lmmse", lmmse, "Zhang-Wu 2005 directional LMMSE: best classical quality (the default).")
+register("menon2007", menon2007, "Menon-Andriani-Calvagno 2007 DDFAPD with its refining step.")
 register("malvar2004", malvar2004, "Malvar-He-Cutler 2004 gradient-corrected linear filters.")
+register("fast", fast, "Malvar-He-Cutler filters on the integer mosaic, restructured for speed.")
+register("bilinear", bilinear, "Bilinear interpolation: the baseline, softest.")
 
-DEFAULT_METHOD = "malvar2004"
+DEFAULT_METHOD = "lmmse"
 
 
 def demosaic_methods() -> dict[str, str]:

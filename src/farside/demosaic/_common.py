@@ -33,6 +33,16 @@ def as_float_cfa(cfa: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(cfa, dtype=np.float32)
 
 
+def native_cfa(cfa: np.ndarray) -> np.ndarray:
+    """A 2-D CFA in a type the fast kernels read directly (uint8, uint16, float32), else as float32."""
+    cfa = np.asarray(cfa)
+    if cfa.ndim != 2:
+        raise ValueError(f"a CFA mosaic is 2-D; got shape {cfa.shape}")
+    if cfa.dtype in (np.uint8, np.uint16, np.float32):
+        return np.ascontiguousarray(cfa)
+    return as_float_cfa(cfa)
+
+
 def pad_reflect(cfa: np.ndarray, margin: int) -> np.ndarray:
     """Mirror-pad without repeating the edge sample, so the Bayer phase carries across the border."""
     height, width = cfa.shape

@@ -11,38 +11,62 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from farside.demosaic._common import as_float_cfa, pad_reflect, red_phase
+from farside.demosaic._common import native_cfa, pad_reflect, red_phase
 
 _MARGIN = 1
 
 
+@nb.njit(inline="always")
+def _axial(p, y, x):
+    return np.float32(0.25) * (np.float32(p[y - 1, x]) + p[y + 1, x] + p[y, x - 1] + p[y, x + 1])
+
+
+@nb.njit(inline="always")
+def _diagonal(p, y, x):
+    return np.float32(0.25) * (
+        np.float32(p[y - 1, x - 1]) + p[y - 1, x + 1] + p[y + 1, x - 1] + p[y + 1, x + 1]
+    )
+
+
+@nb.njit(inline="always")
+def _horizontal(p, y, x):
+    return np.float32(0.5) * (np.float32(p[y, x - 1]) + p[y, x + 1])
+
+
+@nb.njit(inline="always")
+def _vertical(p, y, x):
+    return np.float32(0.5) * (np.float32(p[y - 1, x]) + p[y + 1, x])
+
+
+@nb.njit(inline="always")
+def _pixel(p, out, y, x, py, px, red_row, colour_site):
+    c = np.float32(p[py, px])
+    if colour_site and red_row:
+        r, g, b = c, _axial(p, py, px), _diagonal(p, py, px)
+    elif colour_site:
+        r, g, b = _diagonal(p, py, px), _axial(p, py, px), c
+    elif red_row:
+        r, g, b = _horizontal(p, py, px), c, _vertical(p, py, px)
+    else:
+        r, g, b = _vertical(p, py, px), c, _horizontal(p, py, px)
+    out[y, x, 0] = r
+    out[y, x, 1] = g
+    out[y, x, 2] = b
+
+
 @nb.njit(parallel=True, fastmath=True, cache=True)
-def _bilinear(p: np.ndarray, ry: int, rx: int) -> np.ndarray:
-    height, width = p.shape[0] - 2 * _MARGIN, p.shape[1] - 2 * _MARGIN
-    out = np.empty((height, width, 3), np.float32)
+def _bilinear(p, ry, rx, out):  # pragma: no cover - compiled
+    height, width = out.shape[0], out.shape[1]
     for y in nb.prange(height):
         py = y + _MARGIN
         red_row = (y & 1) == ry
-        for x in range(width):
-            px = x + _MARGIN
-            red_col = (x & 1) == rx
-            c = p[py, px]
-            axial = 0.25 * (p[py - 1, px] + p[py + 1, px] + p[py, px - 1] + p[py, px + 1])
-            diagonal = 0.25 * (p[py - 1, px - 1] + p[py - 1, px + 1] + p[py + 1, px - 1] + p[py + 1, px + 1])
-            horizontal = 0.5 * (p[py, px - 1] + p[py, px + 1])
-            vertical = 0.5 * (p[py - 1, px] + p[py + 1, px])
-            if red_row and red_col:
-                r, g, b = c, axial, diagonal
-            elif not red_row and not red_col:
-                r, g, b = diagonal, axial, c
-            elif red_row:
-                r, g, b = horizontal, c, vertical
-            else:
-                r, g, b = vertical, c, horizontal
-            out[y, x, 0] = r
-            out[y, x, 1] = g
-            out[y, x, 2] = b
-    return out
+        # Walk the row two samples at a time so each call below has a fixed site type.
+        even_is_colour = (rx == 0) == red_row
+        for x in range(0, width - 1, 2):
+            _pixel(p, out, y, x, py, x + _MARGIN, red_row, even_is_colour)
+            _pixel(p, out, y, x + 1, py, x + 1 + _MARGIN, red_row, not even_is_colour)
+        if width & 1:
+            _pixel(p, out, y, width - 1, py, width - 1 + _MARGIN, red_row, even_is_colour)
 
 
 def bilinear(cfa: np.ndarray, pattern: str = "RGGB") -> np.ndarray:
@@ -65,4 +89,7 @@ def bilinear(cfa: np.ndarray, pattern: str = "RGGB") -> np.ndarray:
     [7.0, 7.0, 7.0]
     """
     ry, rx = red_phase(pattern)
-    return _bilinear(pad_reflect(as_float_cfa(cfa), _MARGIN), ry, rx)
+    padded = pad_reflect(native_cfa(cfa), _MARGIN)
+    out = np.empty((padded.shape[0] - 2 * _MARGIN, padded.shape[1] - 2 * _MARGIN, 3), np.float32)
+    _bilinear(padded, ry, rx, out)
+    return out
