@@ -64,6 +64,15 @@ def _smooth(dh, dv, gauss, sh, sv):  # pragma: no cover - compiled
                     sv[y, x] += weight * dv[y + k, x]
 
 
+@nb.njit(inline="always")
+def _estimate(mean, mean_sq, noise, observed):
+    # LMMSE estimate of the difference signal and its error variance, from window statistics.
+    var_x = max(mean_sq - mean * mean, np.float32(0.0)) + _EPS
+    var_n = noise + _EPS
+    gain = var_x / (var_x + var_n)
+    return mean + gain * (observed - mean), var_x * (1 - gain)
+
+
 @nb.njit(parallel=True, fastmath=True, cache=True)
 def _green(p, ry, rx, dh, dv, sh, sv, g):  # pragma: no cover - compiled
     height, width = p.shape
@@ -85,12 +94,7 @@ def _green(p, ry, rx, dh, dv, sh, sv, g):  # pragma: no cover - compiled
                 m += s
                 m2 += s * s
                 n2 += r * r
-            m *= inv
-            var_x = max(m2 * inv - m * m, np.float32(0.0)) + _EPS
-            var_n = n2 * inv + _EPS
-            gain = var_x / (var_x + var_n)
-            est_h = m + gain * (dh[y, x] - m)
-            err_h = var_x * (1 - gain)
+            est_h, err_h = _estimate(m * inv, m2 * inv, n2 * inv, dh[y, x])
             # Column direction.
             m = np.float32(0.0)
             m2 = np.float32(0.0)
@@ -101,12 +105,7 @@ def _green(p, ry, rx, dh, dv, sh, sv, g):  # pragma: no cover - compiled
                 m += s
                 m2 += s * s
                 n2 += r * r
-            m *= inv
-            var_x = max(m2 * inv - m * m, np.float32(0.0)) + _EPS
-            var_n = n2 * inv + _EPS
-            gain = var_x / (var_x + var_n)
-            est_v = m + gain * (dv[y, x] - m)
-            err_v = var_x * (1 - gain)
+            est_v, err_v = _estimate(m * inv, m2 * inv, n2 * inv, dv[y, x])
             g[y, x] = p[y, x] + (err_v * est_h + err_h * est_v) / (err_h + err_v)
 
 
