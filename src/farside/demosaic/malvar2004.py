@@ -59,29 +59,52 @@ def _diagonal(p: np.ndarray, y: int, x: int) -> float:
     ) * 0.125
 
 
+@nb.njit(inline="always")
+def _write(out, y, x, r, g, b):
+    out[y, x, 0] = r
+    out[y, x, 1] = g
+    out[y, x, 2] = b
+
+
 @nb.njit(parallel=True, fastmath=True, cache=True)
-def _malvar(p: np.ndarray, ry: int, rx: int) -> np.ndarray:
-    height, width = p.shape[0] - 2 * _MARGIN, p.shape[1] - 2 * _MARGIN
-    out = np.empty((height, width, 3), np.float32)
+def _malvar_pairs(p, ry, rx, out):  # pragma: no cover - compiled
+    height, width = out.shape[0], out.shape[1]
     for y in nb.prange(height):
         py = y + _MARGIN
         red_row = (y & 1) == ry
-        for x in range(width):
+        # In each pair (x, x + 1) starting at an even x, the first sample has column parity 0.
+        first_is_colour = (rx == 0) == red_row  # red in a red row, blue in a blue row
+        for x in range(0, width - 1, 2):
             px = x + _MARGIN
-            red_col = (x & 1) == rx
-            c = p[py, px]
-            if red_row and red_col:
-                r, g, b = c, _cross(p, py, px), _diagonal(p, py, px)
-            elif not red_row and not red_col:
-                r, g, b = _diagonal(p, py, px), _cross(p, py, px), c
-            elif red_row:
-                r, g, b = _along_row(p, py, px), c, _along_column(p, py, px)
+            a = np.float32(p[py, px])
+            c = np.float32(p[py, px + 1])
+            if red_row:
+                if first_is_colour:  # R G
+                    _write(out, y, x, a, _cross(p, py, px), _diagonal(p, py, px))
+                    _write(out, y, x + 1, _along_row(p, py, px + 1), c, _along_column(p, py, px + 1))
+                else:  # G R
+                    _write(out, y, x, _along_row(p, py, px), a, _along_column(p, py, px))
+                    _write(out, y, x + 1, c, _cross(p, py, px + 1), _diagonal(p, py, px + 1))
             else:
-                r, g, b = _along_column(p, py, px), c, _along_row(p, py, px)
-            out[y, x, 0] = r
-            out[y, x, 1] = g
-            out[y, x, 2] = b
-    return out
+                if first_is_colour:  # B G
+                    _write(out, y, x, _diagonal(p, py, px), _cross(p, py, px), a)
+                    _write(out, y, x + 1, _along_column(p, py, px + 1), c, _along_row(p, py, px + 1))
+                else:  # G B
+                    _write(out, y, x, _along_column(p, py, px), a, _along_row(p, py, px))
+                    _write(out, y, x + 1, _diagonal(p, py, px + 1), _cross(p, py, px + 1), c)
+        if width & 1:
+            x = width - 1
+            px = x + _MARGIN
+            v = np.float32(p[py, px])
+            colour_site = ((x & 1) == rx) == red_row
+            if colour_site and red_row:
+                _write(out, y, x, v, _cross(p, py, px), _diagonal(p, py, px))
+            elif colour_site:
+                _write(out, y, x, _diagonal(p, py, px), _cross(p, py, px), v)
+            elif red_row:
+                _write(out, y, x, _along_row(p, py, px), v, _along_column(p, py, px))
+            else:
+                _write(out, y, x, _along_column(p, py, px), v, _along_row(p, py, px))
 
 
 def malvar2004(cfa: np.ndarray, pattern: str = "RGGB") -> np.ndarray:
@@ -103,5 +126,13 @@ def malvar2004(cfa: np.ndarray, pattern: str = "RGGB") -> np.ndarray:
     >>> malvar2004(np.full((6, 6), 100, np.uint8))[2, 3].tolist()
     [100.0, 100.0, 100.0]
     """
+    return run_pairs(as_float_cfa(cfa), pattern)
+
+
+def run_pairs(cfa: np.ndarray, pattern: str) -> np.ndarray:
+    """Run the Malvar filters over a 2-D mosaic of a type the kernel reads (uint8, uint16, float32)."""
     ry, rx = red_phase(pattern)
-    return _malvar(pad_reflect(as_float_cfa(cfa), _MARGIN), ry, rx)
+    padded = pad_reflect(cfa, _MARGIN)
+    out = np.empty((padded.shape[0] - 2 * _MARGIN, padded.shape[1] - 2 * _MARGIN, 3), np.float32)
+    _malvar_pairs(padded, ry, rx, out)
+    return out
