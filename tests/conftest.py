@@ -21,6 +21,18 @@ def kodak(number: int) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, ::-1])
 
 
+HELD_OUT = ("astronaut", "chelsea", "coffee", "motorcycle_left", "motorcycle_right")
+
+
+def held_out(name: str) -> np.ndarray:
+    """A natural photograph bundled with scikit-image (never used to tune anything), even-sized RGB."""
+    from importlib import resources
+
+    path = resources.files("skimage") / "data" / f"{name}.png"
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)[:, :, ::-1]
+    return np.ascontiguousarray(image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2])
+
+
 @pytest.fixture(scope="session")
 def kodak_image():
     return kodak

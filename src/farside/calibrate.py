@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
+
+from farside.errors import FlatFieldError
 
 
 def effective_bit_depth(
@@ -65,3 +70,79 @@ def repair_edges(
         column = width - 1 - i
         image[:, column] = image[:, max(column - step * ((right - i + step - 1) // step), 0)]
     return image
+
+
+_LOSSY = (".jpg", ".jpeg", ".jp2", ".webp", ".gif")
+_SECONDS = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0}
+_SECONDS |= {"ms": 1e-3, "millisecond": 1e-3, "milliseconds": 1e-3}
+_SECONDS |= {"us": 1e-6, "µs": 1e-6, "microsecond": 1e-6, "microseconds": 1e-6}
+
+
+def load_flat(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a flat-field frame as float32: TIFF (any depth, float included), 16-bit PNG or ``.npy``.
+
+    Lossy formats are refused: a flat's errors would be divided into every frame.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in _LOSSY:
+        raise FlatFieldError(path, f"flat field must be lossless (TIFF, PNG or .npy), not {suffix}")
+    if not path.is_file():
+        raise FlatFieldError(path, "flat field file not found")
+    try:
+        if suffix in (".tif", ".tiff"):
+            import tifffile
+
+            data = tifffile.imread(path)
+        elif suffix == ".npy":
+            data = np.load(path, allow_pickle=False)
+        else:
+            import cv2
+
+            data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            if data is None:
+                raise ValueError("not an image OpenCV can read")
+            if data.ndim == 3:
+                data = data[:, :, ::-1]
+    except (OSError, ValueError) as exc:
+        raise FlatFieldError(path, f"cannot read flat field: {exc}") from None
+    return np.asarray(data, dtype=np.float32)
+
+
+def normalise_flat(flat: np.ndarray, pattern: str | None) -> np.ndarray:
+    """Scale a flat to mean 1 per colour (per CFA colour for a mosaic, per channel for RGB), so dividing
+    by it corrects vignetting without shifting the colour balance."""
+    flat = np.array(flat, dtype=np.float32)
+    if not np.all(np.isfinite(flat)) or np.any(flat <= 0):
+        raise ValueError("a flat field must be finite and positive everywhere")
+    if flat.ndim == 3:
+        flat /= flat.reshape(-1, flat.shape[2]).mean(axis=0)
+    elif pattern:
+        for dy in (0, 1):
+            for dx in (0, 1):
+                flat[dy::2, dx::2] /= flat[dy::2, dx::2].mean()
+    else:
+        flat /= flat.mean()
+    return flat
+
+
+def apply_flat(frame: np.ndarray, flat: np.ndarray, path: str | os.PathLike[str] = "flat") -> np.ndarray:
+    """Divide ``frame`` by a normalised flat of the same shape, in place; returns ``frame``."""
+    if flat.shape != frame.shape:
+        raise FlatFieldError(path, f"flat field is {flat.shape}, the frame is {frame.shape}")
+    frame /= flat
+    return frame
+
+
+def exposure_seconds(exposure_time: float | None, label_unit: str | None, profile_unit: str) -> float | None:
+    """The exposure in seconds, from the label's number and the label's (or else the profile's) unit.
+
+    None where either is unknown: GRAS labels state no unit, and farside does not guess one.
+
+    >>> exposure_seconds(12.5, "ms", ""), exposure_seconds(6, None, ""), exposure_seconds(6, None, "ms")
+    (0.0125, None, 0.006)
+    """
+    unit = (label_unit or profile_unit or "").strip().lower()
+    if exposure_time is None or exposure_time <= 0 or unit not in _SECONDS:
+        return None
+    return float(exposure_time) * _SECONDS[unit]

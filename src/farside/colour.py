@@ -71,3 +71,65 @@ def colour_matrix(matrix: object) -> np.ndarray:
     if m.shape != (3, 3) or not np.all(np.isfinite(m)):
         raise ValueError(f"a colour matrix is 3x3 finite numbers; got {matrix!r}")
     return m
+
+
+def patch_gains(frame: np.ndarray, pattern: str | None, patch: tuple[int, int, int, int]) -> np.ndarray:
+    """R, G, B gains (G = 1) that make a known-neutral patch grey.
+
+    ``patch`` is (x, y, width, height) in samples and lines of the frame; ``frame`` is a Bayer mosaic
+    (``pattern`` given) or RGB.
+
+    >>> frame = np.tile(np.array([[0.2, 0.4], [0.4, 0.1]], np.float32), (4, 4))
+    >>> patch_gains(frame, "RGGB", (0, 0, 8, 8)).tolist()
+    [2.0, 1.0, 4.0]
+    """
+    x, y, w, h = (int(v) for v in patch)
+    height, width = frame.shape[:2]
+    if w < 2 or h < 2 or x < 0 or y < 0 or x + w > width or y + h > height:
+        raise ValueError(f"grey patch {x},{y},{w},{h} does not lie inside the {width} x {height} frame")
+    region = frame[y : y + h, x : x + w]
+    if pattern:
+        ry, rx = red_phase(pattern)
+        ry, rx = (ry - y) % 2, (rx - x) % 2  # the phase inside the patch
+        means = np.array(
+            [
+                region[ry::2, rx::2].mean(),
+                0.5 * (region[ry::2, 1 - rx :: 2].mean() + region[1 - ry :: 2, rx::2].mean()),
+                region[1 - ry :: 2, 1 - rx :: 2].mean(),
+            ],
+            dtype=np.float64,
+        )
+    else:
+        means = region.reshape(-1, region.shape[-1]).mean(axis=0).astype(np.float64)
+    if np.any(means <= 0):
+        raise ValueError(f"grey patch {x},{y},{w},{h} has no signal in some channel")
+    return means[1] / means
+
+
+def coefficient_gains(coefficients: tuple[float, ...] | None) -> np.ndarray:
+    """Gains (G = 1) from per-channel absolute calibration coefficients (radiance = coefficient x DN):
+    weighting each channel by its coefficient puts the three on a common radiometric scale.
+
+    >>> coefficient_gains((0.1, 0.2, 0.4)).tolist()
+    [0.5, 1.0, 2.0]
+    """
+    if coefficients is None or len(coefficients) != 3 or min(coefficients) <= 0:
+        raise ValueError("the label gives no three positive radiometric coefficients (R, G, B)")
+    k = np.asarray(coefficients, dtype=np.float64)
+    return k / k[1]
+
+
+def decorrelation_matrix(samples: np.ndarray) -> np.ndarray:
+    """3x3 decorrelation stretch: rotate to principal components, equalise their spread, rotate back.
+
+    The classic planetary-imaging enhancement (A. R. Gillespie, A. B. Kahle, R. E. Walker, "Color
+    enhancement of highly correlated images. I. Decorrelation and HSI contrast stretches", Remote Sensing of
+    Environment 20(3), 1986): subtle colour differences become visible while the overall brightness
+    ordering is kept. Apply as ``x' = M @ x``; follow with a per-channel stretch.
+    """
+    samples = np.asarray(samples, dtype=np.float64).reshape(-1, 3)
+    covariance = np.cov(samples, rowvar=False)
+    values, vectors = np.linalg.eigh(covariance)
+    values = np.maximum(values, values.max() * 1e-6 + 1e-18)
+    target = np.sqrt(values).mean()
+    return vectors @ np.diag(target / np.sqrt(values)) @ vectors.T

@@ -51,6 +51,14 @@ class TruncatedDataError(ProductError):
     """The data file is shorter than the label's axes and data type need."""
 
 
+class FlatFieldError(ProductError):
+    """A flat-field file named by a profile that is missing, unreadable, lossy or of the wrong size."""
+
+
+class RadianceError(ProductError):
+    """Radiance was asked for a product whose label gives no absolute calibration."""
+
+
 class ProductNameError(FarsideError, ValueError):
     """A file name that does not follow the GRAS product-name grammar."""
 

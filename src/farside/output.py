@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from farside.pipeline import Rendered
+from farside.pipeline import Rendered, Settings
 from farside.products.reader import Product
 
 EXTENSIONS = {"png": ".png", "tiff": ".tif", "jpeg": ".jpg"}
@@ -115,7 +115,7 @@ def encode_tiff(image: np.ndarray, description: str, software: str) -> bytes:
         metadata=None,
         compression="zlib",
         compressionargs={"level": 1},
-        predictor=True,
+        predictor=2 if image.dtype.kind in "ui" else 3,  # floating-point predictor for radiance
     )
     return stream.getvalue()
 
@@ -159,6 +159,32 @@ def sidecar(product: Product, prov: dict[str, Any]) -> dict[str, Any]:
         "format": product.format,
         "provenance": prov,
     }
+
+
+def write_radiance(
+    product: Product,
+    image: np.ndarray,
+    description: dict[str, Any],
+    settings: Settings,
+    directory: str | os.PathLike[str],
+) -> Path:
+    """Write a float32 radiance TIFF (``<id>.radiance.tif``) and its sidecar atomically."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{product.name}.radiance.tif"
+    prov = {
+        "source_product_id": product.name,
+        "source_label": product.label_path.name,
+        "source_data": product.data_path.name,
+        "software": f"farside {farside_version()}",
+        "settings": settings.to_dict(),
+        "applied": description,
+        "warnings": [],
+    }
+    payload = encode_tiff(image, json.dumps(prov, sort_keys=True), prov["software"])
+    write_atomic(sidecar_path(target), json.dumps(sidecar(product, prov), indent=2).encode("utf-8"))
+    write_atomic(target, payload)
+    return target
 
 
 def write_rendered(product: Product, rendered: Rendered, directory: str | os.PathLike[str]) -> Path:

@@ -1,26 +1,31 @@
 """The convert pipeline: product -> raw frame -> linear RGB -> display RGB.
 
-Each step is a pure function on arrays (``calibrate``, ``demosaic``, ``colour``, ``tone``); this module
-only wires them in order from one :class:`Settings`, so the provenance of an output is the settings
-themselves.
+Each step is a pure function on arrays (:mod:`calibrate`, :mod:`defects`, :mod:`demosaic`, :mod:`colour`,
+:mod:`tone`); this module only wires them in order from one :class:`Settings`, so the provenance of an output
+is the settings themselves plus what the data made of them (``Rendered.applied``).
+
+Order: bit-depth check -> black level and scaling to [0, 1] (or sRGB decoding of display-encoded products)
+-> edge repair -> flat field -> hot/dead pixels -> exposure (DN/s) -> white balance (on the mosaic, before
+demosaicing) -> highlight clipping -> demosaic -> colour matrix -> stretch -> transfer curve.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from farside import calibrate, colour, tone
+from farside import calibrate, colour, defects, tone
 from farside.demosaic import DEFAULT_METHOD, METHODS, PATTERNS, demosaic
 from farside.errors import SettingsError
 from farside.products.reader import Product
 from farside.profiles import Profile, load_profile
 
-_WHITE_BALANCE = ("none", "profile", "grey-world")
-_STRETCH = ("none", "percentile")
+WHITE_BALANCE_MODES = ("none", "profile", "grey-world", "label", "grey-patch", "manual")
+STRETCH_MODES = ("none", "percentile", "gamma", "clahe", "decorrelation")
 _FORMATS = ("png", "tiff", "jpeg")
 _FORMAT_ALIASES = {"tif": "tiff", "jpg": "jpeg"}
 
@@ -37,14 +42,25 @@ class Settings:
     saturation: float
     input: str
     edge_repair: tuple[int, int, int, int]
+    flat: str
+    hot_pixels: bool
+    hot_pixel_sigma: float
+    hot_pixel_threshold: float
+    exposure_time_unit: str
+    normalise_exposure: bool
     demosaic: str
+    demosaic_domain: str
     white_balance: str
     white_balance_gains: tuple[float, float, float]
+    grey_patch: tuple[int, int, int, int]
     matrix: tuple[tuple[float, ...], ...]
     stretch: str
     low: float
     high: float
     linked: bool
+    gamma: float
+    clahe_clip: float
+    clahe_tiles: int
     transfer: str
     output_format: str
     output_bits: int
@@ -58,29 +74,44 @@ class Settings:
             v[k] for k in ("sensor", "colour", "tone", "process", "output")
         )
         method = process["demosaic"]
-        settings = cls(
-            profile=profile.name,
-            profile_sources=profile.sources,
-            cfa=str(sensor["cfa"]).upper() if str(sensor["cfa"]).lower() != "none" else "none",
-            bit_depth=int(sensor["bit_depth"]),
-            black_level=float(sensor["black_level"]),
-            saturation=float(sensor["saturation"]),
-            input=str(sensor["input"]),
-            edge_repair=tuple(int(n) for n in sensor["edge_repair"]),  # type: ignore[arg-type]
-            demosaic=DEFAULT_METHOD if method == "default" else str(method),
-            white_balance=str(col["white_balance"]),
-            white_balance_gains=tuple(float(g) for g in col["white_balance_gains"]),  # type: ignore[arg-type]
-            matrix=tuple(tuple(float(x) for x in row) for row in col["matrix"]),
-            stretch=str(tone_["stretch"]),
-            low=float(tone_["low"]),
-            high=float(tone_["high"]),
-            linked=bool(tone_["linked"]),
-            transfer=str(tone_["transfer"]),
-            output_format=_FORMAT_ALIASES.get(str(output["format"]).lower(), str(output["format"]).lower()),
-            output_bits=int(output["bits"]),
-            quality=int(output["quality"]),
-            png_compression=int(output["png_compression"]),
-        )
+        fmt = str(output["format"]).lower()
+        try:
+            settings = cls(
+                profile=profile.name,
+                profile_sources=profile.sources,
+                cfa=str(sensor["cfa"]).upper() if str(sensor["cfa"]).lower() != "none" else "none",
+                bit_depth=int(sensor["bit_depth"]),
+                black_level=float(sensor["black_level"]),
+                saturation=float(sensor["saturation"]),
+                input=str(sensor["input"]),
+                edge_repair=tuple(int(n) for n in sensor["edge_repair"]),  # type: ignore[arg-type]
+                flat=str(sensor["flat"]),
+                hot_pixels=bool(sensor["hot_pixels"]),
+                hot_pixel_sigma=float(sensor["hot_pixel_sigma"]),
+                hot_pixel_threshold=float(sensor["hot_pixel_threshold"]),
+                exposure_time_unit=str(sensor["exposure_time_unit"]),
+                normalise_exposure=bool(sensor["normalise_exposure"]),
+                demosaic=DEFAULT_METHOD if method == "default" else str(method),
+                demosaic_domain=str(process["demosaic_domain"]),
+                white_balance=str(col["white_balance"]),
+                white_balance_gains=tuple(float(g) for g in col["white_balance_gains"]),  # type: ignore[arg-type]
+                grey_patch=tuple(int(n) for n in col["grey_patch"]),  # type: ignore[arg-type]
+                matrix=tuple(tuple(float(x) for x in row) for row in col["matrix"]),
+                stretch=str(tone_["stretch"]),
+                low=float(tone_["low"]),
+                high=float(tone_["high"]),
+                linked=bool(tone_["linked"]),
+                gamma=float(tone_["gamma"]),
+                clahe_clip=float(tone_["clahe_clip"]),
+                clahe_tiles=int(tone_["clahe_tiles"]),
+                transfer=str(tone_["transfer"]),
+                output_format=_FORMAT_ALIASES.get(fmt, fmt),
+                output_bits=int(output["bits"]),
+                quality=int(output["quality"]),
+                png_compression=int(output["png_compression"]),
+            )
+        except (TypeError, ValueError) as exc:
+            raise SettingsError(f"impossible setting: {exc}") from None
         settings.check()
         return settings
 
@@ -94,11 +125,22 @@ class Settings:
             (not 1 <= self.bit_depth <= 32, f"bit_depth {self.bit_depth} (1..32)"),
             (self.input not in ("linear", "srgb"), f"input {self.input!r} (linear or srgb)"),
             (len(self.edge_repair) != 4 or min(self.edge_repair) < 0, f"edge_repair {self.edge_repair}"),
+            (
+                self.hot_pixel_sigma <= 0 or self.hot_pixel_threshold <= 0,
+                "hot pixel thresholds must be positive",
+            ),
             (self.demosaic not in METHODS, f"demosaic {self.demosaic!r} ({', '.join(METHODS)})"),
-            (self.white_balance not in _WHITE_BALANCE, f"white_balance {self.white_balance!r}"),
+            (self.demosaic_domain not in ("linear", "sqrt"), f"demosaic_domain {self.demosaic_domain!r}"),
+            (
+                self.white_balance not in WHITE_BALANCE_MODES,
+                f"white_balance {self.white_balance!r} ({', '.join(WHITE_BALANCE_MODES)})",
+            ),
             (len(self.white_balance_gains) != 3 or min(self.white_balance_gains) <= 0, "white_balance_gains"),
-            (self.stretch not in _STRETCH, f"stretch {self.stretch!r} ({', '.join(_STRETCH)})"),
+            (len(self.grey_patch) != 4, f"grey_patch {self.grey_patch} (x, y, width, height)"),
+            (self.stretch not in STRETCH_MODES, f"stretch {self.stretch!r} ({', '.join(STRETCH_MODES)})"),
             (not 0 <= self.low < self.high <= 100, f"stretch percentiles {self.low}, {self.high}"),
+            (self.gamma <= 0, f"gamma {self.gamma}"),
+            (self.clahe_clip <= 0 or self.clahe_tiles < 1, "clahe_clip and clahe_tiles must be positive"),
             (self.transfer not in ("srgb", "linear"), f"transfer {self.transfer!r} (srgb or linear)"),
             (self.output_format not in _FORMATS, f"output format {self.output_format!r}"),
             (self.output_bits not in (8, 16), f"output bits {self.output_bits} (8 or 16)"),
@@ -127,6 +169,34 @@ def settings_for(
 
 
 @dataclass
+class Linear:
+    """A frame after the radiometric steps, before colour: float32, 1.0 = the sensor's clipping level
+    (or, with ``dn=True``, data numbers above black)."""
+
+    frame: np.ndarray
+    mosaic: str | None
+    exposure_s: float | None
+    clip: float
+    applied: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def exposure_factor(self) -> float:
+        return 1.0 / self.exposure_s if self.exposure_s else 1.0
+
+
+@dataclass(frozen=True)
+class Look:
+    """The colour and tone decisions for a frame, or shared by a set of frames: white-balance gains,
+    camera-to-output matrix (applied after the gains) and black/white points."""
+
+    gains: np.ndarray
+    matrix: np.ndarray | None
+    lo: np.ndarray
+    hi: np.ndarray
+
+
+@dataclass
 class Rendered:
     """A display image and what made it."""
 
@@ -149,19 +219,17 @@ def _storage_to_image(product: Product) -> np.ndarray:
     return image
 
 
-def render(product: Product, settings: Settings) -> Rendered:
-    """Run the whole pipeline on a product; returns the display image (uint8/uint16) and what was applied.
-
-    Steps, in order: bit-depth check; black level and scaling to [0, 1] (or sRGB decoding for
-    display-encoded products); edge repair; white balance (on the mosaic, before demosaicing, where there
-    is one); demosaic; colour matrix; stretch; transfer curve.
-    """
-    warnings: list[str] = []
-    applied: dict[str, Any] = {}
+def linearize(product: Product, settings: Settings, dn: bool = False) -> Linear:
+    """The radiometric steps: bit depth, black level, scaling (or sRGB decoding), edge repair, flat field,
+    hot/dead pixels, exposure time. With ``dn=True`` values stay in data numbers above black."""
     stored = _storage_to_image(product)
+    applied: dict[str, Any] = {}
+    warnings: list[str] = []
+    mosaic = settings.cfa if stored.ndim == 2 and settings.cfa != "none" else None
 
-    if settings.input == "srgb":
-        linear = tone.decode_display(np.asarray(stored))
+    if settings.input == "srgb" and not dn:
+        frame = tone.decode_display(np.asarray(stored))
+        clip, scale = 1.0, 1.0
         applied["decoded"] = "srgb"
     else:
         stats_max = product.meta.object_statistics.get("maximum")
@@ -169,44 +237,193 @@ def render(product: Product, settings: Settings) -> Rendered:
         if warning:
             warnings.append(warning)
         white = settings.saturation or float((1 << bits) - 1)
-        linear = calibrate.normalise(stored, settings.black_level, white)
+        scale = (white - settings.black_level) if dn else 1.0
+        frame = calibrate.normalise(stored, settings.black_level, white)
+        if dn:
+            frame *= np.float32(scale)
+        clip = scale
         applied.update(bit_depth=bits, black_level=settings.black_level, white_level=white)
+    if frame.dtype.kind == "f" and not np.all(np.isfinite(frame)):
+        bad = int(np.count_nonzero(~np.isfinite(frame)))
+        np.nan_to_num(frame, copy=False, nan=0.0, posinf=clip, neginf=0.0)
+        warnings.append(f"{bad} samples were not finite: set to 0")
 
-    mosaic = linear.ndim == 2 and settings.cfa != "none"
+    clipped = float(np.count_nonzero(defects.saturated(frame, clip))) / frame.size
+    applied["saturated_fraction"] = round(clipped, 6)
+
     if any(settings.edge_repair):
-        calibrate.repair_edges(linear, *settings.edge_repair, step=2 if mosaic else 1)
+        calibrate.repair_edges(frame, *settings.edge_repair, step=2 if mosaic else 1)
         applied["edge_repair"] = list(settings.edge_repair)
 
-    gains = np.ones(3)
-    if linear.ndim == 3 or mosaic:
-        if settings.white_balance == "profile":
-            gains = np.asarray(settings.white_balance_gains, dtype=np.float64)
-        elif settings.white_balance == "grey-world":
-            samples = colour.cfa_samples(linear, settings.cfa) if mosaic else colour.rgb_samples(linear)
-            gains = colour.grey_world_gains(samples)
-        applied["white_balance_gains"] = [round(float(g), 6) for g in gains]
+    if settings.flat:
+        flat = calibrate.normalise_flat(calibrate.load_flat(settings.flat), mosaic)
+        calibrate.apply_flat(frame, flat, settings.flat)
+        applied["flat"] = settings.flat
 
-    if mosaic:
-        colour.apply_cfa_gains(linear, settings.cfa, gains)
-        gains = np.ones(3)
-        linear = demosaic(linear, settings.cfa, settings.demosaic)
-        applied["demosaic"] = settings.demosaic
+    if settings.hot_pixels:
+        planes = [frame] if frame.ndim == 2 else [frame[:, :, c] for c in range(frame.shape[2])]
+        hot = dead = 0
+        repaired = []
+        for plane in planes:
+            fixed, flags = defects.repair_defects(
+                plane, mosaic, settings.hot_pixel_threshold * scale, settings.hot_pixel_sigma
+            )
+            hot += int(np.count_nonzero(flags == defects.HOT))
+            dead += int(np.count_nonzero(flags == defects.DEAD))
+            repaired.append(fixed)
+        frame = repaired[0] if frame.ndim == 2 else np.stack(repaired, axis=-1)
+        applied.update(hot_pixels=hot, dead_pixels=dead)
 
-    matrix = None
-    if linear.ndim == 3:
-        matrix = colour.colour_matrix(settings.matrix) @ np.diag(gains)
+    exposure = None
+    if settings.normalise_exposure:
+        exposure = calibrate.exposure_seconds(
+            product.meta.exposure_time, product.meta.exposure_time_unit, settings.exposure_time_unit
+        )
+        applied["exposure_s"] = exposure
 
-    if settings.stretch == "percentile":
-        samples = colour.rgb_samples(linear) if linear.ndim == 3 else linear[::4, ::4].reshape(-1, 1)
-        if matrix is not None:
-            samples = samples @ matrix.T
-        lo, hi = tone.percentile_limits(samples, settings.low, settings.high, settings.linked)
-        applied["stretch"] = {"low": lo.round(6).tolist(), "high": hi.round(6).tolist()}
+    _check_levels(frame, clip, clipped, warnings)
+    return Linear(frame, mosaic, exposure, clip, applied, warnings)
+
+
+def _check_levels(frame: np.ndarray, clip: float, clipped: float, warnings: list[str]) -> None:
+    sample = frame[::8, ::8]
+    low, high = (float(v) for v in np.percentile(sample, [1, 99.9]))
+    if high - low < 1e-4 * clip:
+        warnings.append("frame is blank (no contrast): output is flat")
+    elif high < 0.02 * clip:
+        warnings.append(f"frame is nearly black (99.9th percentile at {high / clip:.2%} of full scale)")
+    if clipped > 0.25:
+        warnings.append(f"{clipped:.0%} of the samples are saturated")
+
+
+def frame_samples(linear: Linear) -> np.ndarray:
+    """(N, C) samples for frame statistics, exposure-normalised: R, G, B of 2x2 cells for a mosaic,
+    pixels for RGB, values for grey."""
+    if linear.mosaic:
+        samples = colour.cfa_samples(linear.frame, linear.mosaic)
+    elif linear.frame.ndim == 3:
+        samples = colour.rgb_samples(linear.frame)
     else:
-        channels = 3 if linear.ndim == 3 else 1
-        lo, hi = np.zeros(channels), np.ones(channels)
-    if float(np.max(hi - lo)) < 1e-4 or not np.isfinite(linear[::16, ::16]).all():
-        warnings.append("frame is blank or nearly so: output stretched over its tiny range")
+        samples = linear.frame[::4, ::4].reshape(-1, 1)
+    return samples * np.float32(linear.exposure_factor)
 
-    image = tone.to_display(linear, matrix, lo, hi, settings.transfer, settings.output_bits)
+
+def white_balance(
+    settings: Settings, samples: np.ndarray, linear: Linear | None = None, product: Product | None = None
+) -> np.ndarray:
+    """R, G, B gains for the white-balance mode in ``settings``."""
+    mode = settings.white_balance
+    level = linear.clip * linear.exposure_factor if linear else 1.0
+    if samples.shape[-1] != 3 or mode == "none":
+        return np.ones(3)
+    if mode in ("profile", "manual"):
+        return np.asarray(settings.white_balance_gains, dtype=np.float64)
+    if mode == "grey-world":
+        return colour.grey_world_gains(samples, saturation=0.98 * level)
+    if mode == "label":
+        coefficients = product.meta.radiometric_coefficients if product else None
+        try:
+            return colour.coefficient_gains(coefficients)
+        except ValueError as exc:
+            raise SettingsError(f"white balance 'label': {exc}") from None
+    if linear is None:
+        raise SettingsError("white balance 'grey-patch' needs the frame")
+    try:
+        return colour.patch_gains(linear.frame, linear.mosaic, settings.grey_patch)
+    except ValueError as exc:
+        raise SettingsError(f"white balance 'grey-patch': {exc}") from None
+
+
+def choose_look(
+    settings: Settings,
+    samples: np.ndarray,
+    linear: Linear | None = None,
+    product: Product | None = None,
+) -> Look:
+    """White balance, matrix and black/white points from frame samples (one frame's, or a set's)."""
+    gains = white_balance(settings, samples, linear, product)
+    matrix = None
+    values = samples.astype(np.float64)
+    if samples.shape[-1] == 3:
+        level = linear.clip * linear.exposure_factor if linear else 1.0
+        values = np.minimum(values * gains, gains.min() * level)
+        matrix = colour.colour_matrix(settings.matrix)
+        if settings.stretch == "decorrelation":
+            matrix = colour.decorrelation_matrix(values @ matrix.T) @ matrix
+        values = values @ matrix.T
+    if settings.stretch == "none":
+        channels = values.shape[-1]
+        factor = linear.exposure_factor if linear else 1.0
+        lo, hi = np.zeros(channels), np.full(channels, factor)
+    else:
+        linked = settings.linked and settings.stretch != "decorrelation"
+        lo, hi = tone.percentile_limits(values, settings.low, settings.high, linked)
+    return Look(gains=gains, matrix=matrix, lo=lo, hi=hi)
+
+
+def shared_look(products: Sequence[Product], settings_list: Sequence[Settings]) -> Look:
+    """One look for a set of frames (tiles of a panorama, frames of a movie), so they match: grey-world
+    white balance and stretch from all their samples together; other modes from the first frame."""
+    linears = [linearize(p, s) for p, s in zip(products, settings_list, strict=True)]
+    samples = np.concatenate([frame_samples(lin) for lin in linears])
+    return choose_look(settings_list[0], samples, linears[0], products[0])
+
+
+def demosaic_in_domain(mosaic: np.ndarray, pattern: str, method: str, domain: str = "linear") -> np.ndarray:
+    """Demosaic a linear mosaic, optionally working on its square root (``domain="sqrt"``).
+
+    Interpolation errors then fall where the eye is least sensitive to them, as they do when raw converters
+    demosaic gamma-encoded data: on simulated sensors it lowers the mean CIEDE2000 error by about a
+    quarter (``tests/test_calibration.py``). The result is linear either way. Works in place on ``mosaic``.
+    """
+    if domain == "linear":
+        return demosaic(mosaic, pattern, method)
+    np.maximum(mosaic, 0.0, out=mosaic)
+    np.sqrt(mosaic, out=mosaic)
+    rgb = demosaic(mosaic, pattern, method)
+    np.maximum(rgb, 0.0, out=rgb)
+    rgb *= rgb
+    return rgb
+
+
+def render(product: Product, settings: Settings, look: Look | None = None) -> Rendered:
+    """Run the whole pipeline on a product; returns the display image (uint8/uint16) and what was applied.
+
+    ``look`` (from :func:`shared_look`) replaces the frame's own white balance and stretch.
+    """
+    linear = linearize(product, settings)
+    applied, warnings = dict(linear.applied), list(linear.warnings)
+    if look is None:
+        look = choose_look(settings, frame_samples(linear), linear, product)
+    else:
+        applied["shared_look"] = True
+    frame = linear.frame
+    factor = np.float32(linear.exposure_factor)
+    if frame.ndim == 3 or linear.mosaic:
+        applied["white_balance_gains"] = [round(float(g), 6) for g in look.gains]
+
+    matrix = look.matrix
+    if linear.mosaic:
+        colour.apply_cfa_gains(frame, linear.mosaic, look.gains)
+        np.minimum(
+            frame, np.float32(look.gains.min() * linear.clip), out=frame
+        )  # clipped highlights -> white
+        frame = demosaic_in_domain(frame, linear.mosaic, settings.demosaic, settings.demosaic_domain)
+        applied["demosaic"] = settings.demosaic
+        matrix = matrix * factor
+    elif frame.ndim == 3:
+        matrix = matrix @ np.diag(look.gains) * factor
+    else:
+        frame *= factor
+
+    if settings.stretch != "none":
+        applied["stretch"] = {
+            "mode": settings.stretch,
+            "low": np.round(look.lo, 6).tolist(),
+            "high": np.round(look.hi, 6).tolist(),
+        }
+    gamma = settings.gamma if settings.stretch == "gamma" else 1.0
+    image = tone.to_display(frame, matrix, look.lo, look.hi, settings.transfer, settings.output_bits, gamma)
+    if settings.stretch == "clahe":
+        image = tone.clahe(image, settings.clahe_clip, settings.clahe_tiles)
     return Rendered(image=image, settings=settings, applied=applied, warnings=warnings)

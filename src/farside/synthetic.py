@@ -590,3 +590,81 @@ def sequence_start(index: int, origin: datetime | None = None, step_s: int = 7) 
     """Start times for a run of products taken ``step_s`` seconds apart."""
     origin = origin or datetime(2019, 1, 4, 8, 45, 59, tzinfo=UTC)
     return origin + timedelta(seconds=index * step_s)
+
+
+@dataclass(frozen=True)
+class SensorModel:
+    """A simple camera for ground-truth tests: the inverse of farside's calibration chain.
+
+    ``matrix`` maps camera RGB to linear sRGB (what a profile's colour matrix holds); ``sensitivity`` is the
+    camera's per-channel response (white balance must undo it); ``exposure`` the fraction of full scale a
+    white surface reaches; ``full_well`` electrons at full scale (shot noise); ``read_noise`` in DN;
+    ``vignetting`` the fall-off at the corners (a flat field must undo it); ``psf_sigma`` the optics'
+    blur in pixels (lens and optical low-pass filter: every Bayer camera has one, so no real detail is
+    narrower than a sample).
+    """
+
+    cfa: str = "RGGB"
+    bit_depth: int = 12
+    black_level: float = 64.0
+    matrix: tuple[tuple[float, float, float], ...] = ((1.6, -0.4, -0.2), (-0.3, 1.5, -0.2), (0.0, -0.5, 1.5))
+    sensitivity: tuple[float, float, float] = (0.55, 1.0, 0.7)
+    exposure: float = 0.8
+    full_well: float = 20000.0
+    read_noise: float = 2.0
+    vignetting: float = 0.3
+    hot_pixels: int = 40
+    psf_sigma: float = 0.7
+
+    @property
+    def white_level(self) -> float:
+        return float((1 << self.bit_depth) - 1)
+
+    def gains(self) -> tuple[float, float, float]:
+        """The white-balance gains that undo sensitivity and exposure (what a calibrated profile holds)."""
+        return tuple(1.0 / (s * self.exposure) for s in self.sensitivity)  # type: ignore[return-value]
+
+    def flat(self, shape: tuple[int, int]) -> np.ndarray:
+        """The vignetting as a flat field, scaled to mean 1 (farside's convention for flats)."""
+        yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
+        r2 = ((yy - (shape[0] - 1) / 2) / (shape[0] / 2)) ** 2 + (
+            (xx - (shape[1] - 1) / 2) / (shape[1] / 2)
+        ) ** 2
+        fall_off = 1.0 - self.vignetting * r2 / 2.0
+        return (fall_off / fall_off.mean()).astype(np.float32)
+
+
+def optics(scene: np.ndarray, model: SensorModel) -> np.ndarray:
+    """The scene (8-bit sRGB) as the camera's optics deliver it to the sensor: linear light, blurred by the
+    point-spread function. Returned as linear float64 RGB (the reference a perfect pipeline recovers)."""
+    linear = srgb_to_linear(np.asarray(scene) / 255.0).astype(np.float64)
+    if model.psf_sigma > 0:
+        linear = cv2.GaussianBlur(linear, (0, 0), model.psf_sigma, borderType=cv2.BORDER_REFLECT_101)
+    return linear
+
+
+def simulate_sensor(scene: np.ndarray, model: SensorModel, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Raw Bayer frame (uint16 DN) a :class:`SensorModel` records of an 8-bit sRGB scene, and the
+    (row, column) positions of the hot pixels planted in it."""
+    rng = np.random.default_rng(seed)
+    linear = optics(scene, model)
+    camera = linear @ np.linalg.inv(np.asarray(model.matrix, np.float64)).T
+    camera = np.clip(camera, 0.0, None) * np.asarray(model.sensitivity) * model.exposure
+    signal = mosaic(camera, model.cfa) * model.flat(scene.shape[:2])
+    electrons = rng.poisson(np.clip(signal, 0, None) * model.full_well)
+    span = model.white_level - model.black_level
+    dn = (
+        model.black_level
+        + electrons / model.full_well * span
+        + rng.normal(0.0, model.read_noise, signal.shape)
+    )
+    raw = np.clip(np.round(dn), 0, model.white_level)
+    # Hot pixels go where the scene is below half scale, so each one is a visible defect (one landing in a
+    # clipped highlight could not be told from it), and away from the frame's edge.
+    candidates = np.flatnonzero((raw[2:-2, 2:-2] - model.black_level < 0.5 * span).ravel())
+    chosen = rng.choice(candidates, size=model.hot_pixels, replace=False)
+    rows, cols = np.unravel_index(chosen, (raw.shape[0] - 4, raw.shape[1] - 4))
+    rows, cols = rows + 2, cols + 2
+    excess = rng.uniform(0.4, 0.9, model.hot_pixels) * span
+    raw[rows, cols] = np.clip(raw[rows, cols] + excess, 0, model.white_level)
+    return raw.astype(np.uint16), np.stack([rows, cols], axis=1)

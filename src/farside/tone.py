@@ -27,10 +27,13 @@ def srgb_decode(encoded: np.ndarray) -> np.ndarray:
 
 
 @cache
-def display_lut(transfer: str, bits: int) -> np.ndarray:
-    """Table from quantised linear [0, 1] to display code values (uint8 or uint16)."""
+def display_lut(transfer: str, bits: int, gamma: float = 1.0) -> np.ndarray:
+    """Table from quantised linear [0, 1] to display code values (uint8 or uint16), with an optional
+    power ``gamma`` applied before the transfer curve."""
     size = 1 << _LUT_BITS[bits]
     x = np.linspace(0.0, 1.0, size)
+    if gamma != 1.0:
+        x = x**gamma
     encoded = srgb_encode(x) if transfer == "srgb" else x
     peak = (1 << bits) - 1
     return np.round(encoded * peak).astype(np.uint8 if bits == 8 else np.uint16)
@@ -99,8 +102,9 @@ def to_display(
     hi: np.ndarray,
     transfer: str = "srgb",
     bits: int = 8,
+    gamma: float = 1.0,
 ) -> np.ndarray:
-    """Linear float image -> display integers: ``transfer(clip((matrix @ rgb - lo) / (hi - lo)))``.
+    """Linear float image -> display integers: ``transfer(clip((matrix @ rgb - lo) / (hi - lo)) ** gamma)``.
 
     ``image`` is (H, W, 3) or (H, W); ``matrix`` applies to RGB only. Output is uint8 or uint16.
     """
@@ -108,7 +112,7 @@ def to_display(
         raise ValueError(f"unknown transfer {transfer!r} (srgb or linear)")
     if bits not in _LUT_BITS:
         raise ValueError(f"display bit depth must be 8 or 16, not {bits}")
-    lut = display_lut(transfer, bits)
+    lut = display_lut(transfer, bits, float(gamma))
     image = np.ascontiguousarray(image, dtype=np.float32)
     lo = np.asarray(lo, np.float32).ravel()
     scale = (1.0 / (np.asarray(hi, np.float64).ravel() - lo)).astype(np.float32)
@@ -119,3 +123,26 @@ def to_display(
         m = np.eye(3) if matrix is None else matrix
         _render_rgb(image, np.asarray(m, np.float32), lo, scale, lut, out)
     return out
+
+
+def clahe(image: np.ndarray, clip_limit: float = 2.0, tiles: int = 8) -> np.ndarray:
+    """Contrast-limited adaptive histogram equalisation (OpenCV) of a display image's lightness.
+
+    RGB images are equalised on CIE L* only, so hues are kept; grey images directly. 8- or 16-bit in and out.
+    """
+    import cv2
+
+    height, width = image.shape[:2]
+    grid = (
+        max(1, round(tiles * width / min(height, width))),
+        max(1, round(tiles * height / min(height, width))),
+    )
+    equaliser = cv2.createCLAHE(clipLimit=float(clip_limit), tileGridSize=grid)
+    if image.ndim == 2:
+        return equaliser.apply(image)
+    peak = float(np.iinfo(image.dtype).max)
+    lab = cv2.cvtColor(image.astype(np.float32) / np.float32(peak), cv2.COLOR_RGB2Lab)
+    lightness = np.round(lab[:, :, 0] * (65535.0 / 100.0)).astype(np.uint16)
+    lab[:, :, 0] = equaliser.apply(lightness).astype(np.float32) * np.float32(100.0 / 65535.0)
+    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
+    return np.clip(np.round(rgb * np.float32(peak)), 0, peak).astype(image.dtype)

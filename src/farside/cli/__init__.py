@@ -21,16 +21,24 @@ FLAG_KEYS = {
     "bit_depth": "sensor.bit_depth",
     "black_level": "sensor.black_level",
     "saturation": "sensor.saturation",
+    "flat": "sensor.flat",
+    "hot_pixel_sigma": "sensor.hot_pixel_sigma",
+    "exposure_unit": "sensor.exposure_time_unit",
     "demosaic": "process.demosaic",
-    "white_balance": "colour.white_balance",
-    "stretch": "tone.stretch",
-    "low": "tone.low",
-    "high": "tone.high",
     "transfer": "tone.transfer",
     "format": "output.format",
     "bits": "output.bits",
     "quality": "output.quality",
 }
+# Modes that take arguments on the command line ("manual 1.2,1,1.5") and the key the arguments go to.
+MODE_ARGUMENTS = {
+    ("white_balance", "manual"): ("colour.white_balance_gains", 3),
+    ("white_balance", "profile"): ("colour.white_balance_gains", 3),
+    ("white_balance", "grey-patch"): ("colour.grey_patch", 4),
+    ("stretch", "gamma"): ("tone.gamma", 1),
+    ("stretch", "clahe"): ("tone.clahe_clip", 1),
+}
+MODE_KEYS = {"white_balance": "colour.white_balance", "stretch": "tone.stretch"}
 
 
 def _error(message: str) -> None:
@@ -52,15 +60,60 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--bit-depth", help="significant bits of the stored values")
     group.add_argument("--black-level", help="DN subtracted first")
     group.add_argument("--saturation", help="DN at which the sensor clips")
+    group.add_argument("--flat", help="flat-field file (TIFF, 16-bit PNG, .npy) to divide out")
+    group.add_argument("--no-hot-pixels", action="store_true", help="leave hot and dead pixels alone")
+    group.add_argument("--hot-pixel-sigma", help="hot/dead pixel threshold in robust sigmas")
+    group.add_argument(
+        "--exposure-unit", help="unit of the label's exposure time when it states none (s, ms, us)"
+    )
     group.add_argument("--demosaic", help="demosaic method (see `farside demosaic-methods`)")
-    group.add_argument("--white-balance", help="none, profile or grey-world")
-    group.add_argument("--stretch", help="none or percentile")
+    group.add_argument(
+        "--white-balance",
+        metavar="MODE",
+        help="none, profile, grey-world, label, 'grey-patch X,Y,W,H' or 'manual R,G,B'",
+    )
+    group.add_argument(
+        "--stretch",
+        metavar="MODE",
+        help="none, 'percentile LOW,HIGH', 'gamma G', 'clahe CLIP' or decorrelation",
+    )
+    group.add_argument("--per-channel", action="store_true", help="stretch each channel on its own")
     group.add_argument("--low", help="low percentile of the stretch")
     group.add_argument("--high", help="high percentile of the stretch")
     group.add_argument("--transfer", help="srgb or linear")
     group.add_argument("--format", help="png, tiff or jpeg")
     group.add_argument("--bits", help="8 or 16 bits per channel")
     group.add_argument("--quality", help="JPEG quality")
+
+
+def _numbers(text: str, count: int, what: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.replace(" ", ",").split(",") if v]
+    except ValueError:
+        values = []
+    if len(values) != count:
+        raise FarsideError(f"{what} wants {count} comma-separated numbers, got {text!r}")
+    return values
+
+
+def _mode(flag: str, text: str, overrides: dict[str, Any]) -> None:
+    """``MODE`` or ``MODE ARGS`` (also ``MODE:ARGS``, ``MODE=ARGS``) into profile overrides."""
+    mode, _, arguments = text.replace(":", " ").replace("=", " ").strip().partition(" ")
+    overrides[MODE_KEYS[flag]] = mode
+    arguments = arguments.strip()
+    if not arguments:
+        return
+    if flag == "stretch" and mode == "percentile":
+        low, high = _numbers(arguments, 2, "--stretch percentile")
+        overrides["tone.low"], overrides["tone.high"] = low, high
+        return
+    if (flag, mode) not in MODE_ARGUMENTS:
+        raise FarsideError(f"--{flag.replace('_', '-')} {mode} takes no arguments")
+    key, count = MODE_ARGUMENTS[(flag, mode)]
+    values = _numbers(arguments, count, f"--{flag.replace('_', '-')} {mode}")
+    if key == "colour.grey_patch":
+        values = [int(v) for v in values]
+    overrides[key] = values if count > 1 else values[0]
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
@@ -70,34 +123,73 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
         if not sep:
             raise FarsideError(f"--set wants SECTION.KEY=VALUE, got {item!r}")
         overrides[key.strip()] = value.strip()
+    for flag in MODE_KEYS:
+        value = getattr(args, flag, None)
+        if value is not None:
+            _mode(flag, value, overrides)
     for flag, key in FLAG_KEYS.items():
         value = getattr(args, flag, None)
         if value is not None:
             overrides[key] = value
+    for flag, key in (("low", "tone.low"), ("high", "tone.high")):
+        if getattr(args, flag, None) is not None:
+            overrides[key] = getattr(args, flag)
+    if getattr(args, "no_hot_pixels", False):
+        overrides["sensor.hot_pixels"] = False
+    if getattr(args, "per_channel", False):
+        overrides["tone.linked"] = False
     return overrides
+
+
+def _report(path: Path, exc: Exception) -> None:
+    message = str(exc)
+    _error(message if str(path) in message else f"{path}: {message}")
+
+
+_EXPECTED = (FarsideError, OSError, ValueError)
 
 
 def convert_products(paths: Sequence[Path], out_dir: Path, args: argparse.Namespace) -> int:
     """Convert each product; one line per output or per failure. Returns the number of failures."""
-    from farside import convert, read
-    from farside.pipeline import settings_for
+    from farside import read
+    from farside.output import write_radiance, write_rendered
+    from farside.pipeline import render, settings_for, shared_look
+    from farside.radiometry import radiance
 
     overrides = overrides_from(args)
     failures = 0
+    jobs = []
     for path in paths:
         try:
             product = read(path)
-            settings = settings_for(product, args.profile, args.profile_file, overrides)
-            written, rendered = convert(product, out_dir, settings)
-        except FarsideError as exc:
+            jobs.append((path, product, settings_for(product, args.profile, args.profile_file, overrides)))
+        except _EXPECTED as exc:
             failures += 1
-            _error(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
-            continue
-        except (OSError, ValueError) as exc:
+            _report(path, exc)
+
+    look = None
+    if getattr(args, "shared_stretch", False) and jobs and not getattr(args, "radiance", False):
+        try:
+            look = shared_look([p for _, p, _ in jobs], [s for _, _, s in jobs])
+        except _EXPECTED as exc:
+            _error(f"cannot share one stretch across these products: {exc}")
+            return failures + len(jobs)
+
+    for path, product, settings in jobs:
+        try:
+            if getattr(args, "radiance", False):
+                image, description = radiance(product, settings)
+                written = write_radiance(product, image, description, settings, out_dir)
+                warnings: list[str] = []
+            else:
+                rendered = render(product, settings, look)
+                written = write_rendered(product, rendered, out_dir)
+                warnings = rendered.warnings
+        except _EXPECTED as exc:
             failures += 1
-            _error(f"{path}: {exc}")
+            _report(path, exc)
             continue
-        for warning in rendered.warnings:
+        for warning in warnings:
             _warn(f"{path}: {warning}")
         print(written)
     return failures
@@ -228,6 +320,16 @@ def build_parser() -> argparse.ArgumentParser:
     convert = commands.add_parser("convert", help="convert products to true-colour images")
     convert.add_argument("products", nargs="+", type=Path, metavar="PRODUCT", help="labels or data files")
     convert.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    convert.add_argument(
+        "--shared-stretch",
+        action="store_true",
+        help="one white balance and stretch for all the products given (panorama tiles, movie frames)",
+    )
+    convert.add_argument(
+        "--radiance",
+        action="store_true",
+        help="write 32-bit float TIFF radiance from the label's absolute calibration instead of a picture",
+    )
     add_settings_arguments(convert)
     convert.set_defaults(func=cmd_convert)
 

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,6 +42,11 @@ register("menon2007", menon2007, "Menon-Andriani-Calvagno 2007 DDFAPD with its r
 register("malvar2004", malvar2004, "Malvar-He-Cutler 2004 gradient-corrected linear filters.")
 register("fast", fast, "Malvar-He-Cutler filters on the integer mosaic, restructured for speed.")
 register("bilinear", bilinear, "Bilinear interpolation: the baseline, softest.")
+
+if importlib.util.find_spec("demosaicnet") is not None:  # the optional extra farside[neural]
+    from farside.demosaic.neural import neural
+
+    register("neural", neural, "Gharbi et al. 2016 pretrained network (demosaicnet), tiled; CPU or CUDA.")
 
 DEFAULT_METHOD = "lmmse"
 

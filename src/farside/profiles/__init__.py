@@ -145,7 +145,11 @@ def load_profile(
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ProfileError(f"{path}: cannot read profile ({exc.strerror or exc})") from None
-        _merge(values, _parse(text, str(path)), str(path))
+        layer = _parse(text, str(path))
+        _merge(values, layer, str(path))
+        flat = layer.get("sensor", {}).get("flat")
+        if flat and not Path(flat).is_absolute():  # a flat named by a user file lies beside that file
+            values["sensor"]["flat"] = str(path.parent / flat)
         sources.append(str(path))
     for dotted, raw in (overrides or {}).items():
         section, _, key = dotted.partition(".")

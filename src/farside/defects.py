@@ -1,0 +1,141 @@
+"""Defective pixels: hot and dead pixels, found by directional prediction, and clipped (saturated) samples.
+
+Each sample is predicted from its neighbourhood along four directions (along the row, the column and both
+diagonals). On a Bayer mosaic the row and column predictions follow the colour difference to the adjacent
+other-colour samples (real detail shows in every colour; a defect in one sample does not), and the diagonal
+ones use the nearest same-colour samples (the diagonal greens at a green site, colour differences at red
+and blue sites). Real image detail always has a direction along which it is predictable, such as along
+an edge; a hot or dead pixel stands out in all four. So a sample is a defect when it departs from every
+prediction in the same sense, by more than ``threshold`` (a fraction of full scale) and more than
+``sigma`` times the frame's noise; it is replaced by its best prediction.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from farside.demosaic._common import pad_reflect, red_phase
+
+HOT = 1
+DEAD = 2
+_MARGIN = 3
+
+
+@nb.njit(inline="always")
+def _row_difference(p, y, x):
+    return p[y, x] - np.float32(0.5) * (p[y, x - 1] + p[y, x + 1])
+
+
+@nb.njit(inline="always")
+def _column_difference(p, y, x):
+    return p[y, x] - np.float32(0.5) * (p[y - 1, x] + p[y + 1, x])
+
+
+@nb.njit(inline="always")
+def _cross_difference(p, y, x):
+    return p[y, x] - np.float32(0.25) * (p[y - 1, x] + p[y + 1, x] + p[y, x - 1] + p[y, x + 1])
+
+
+@nb.njit(inline="always")
+def _residuals(p, y, x, mosaic, green):
+    if not mosaic:
+        return (
+            _row_difference(p, y, x),
+            _column_difference(p, y, x),
+            p[y, x] - np.float32(0.5) * (p[y - 1, x - 1] + p[y + 1, x + 1]),
+            p[y, x] - np.float32(0.5) * (p[y - 1, x + 1] + p[y + 1, x - 1]),
+        )
+    half = np.float32(0.5)
+    row = _row_difference(p, y, x) - half * (_row_difference(p, y, x - 2) + _row_difference(p, y, x + 2))
+    column = _column_difference(p, y, x) - half * (
+        _column_difference(p, y - 2, x) + _column_difference(p, y + 2, x)
+    )
+    if green:
+        diagonal = p[y, x] - half * (p[y - 1, x - 1] + p[y + 1, x + 1])
+        anti = p[y, x] - half * (p[y - 1, x + 1] + p[y + 1, x - 1])
+    else:
+        centre = _cross_difference(p, y, x)
+        diagonal = centre - half * (_cross_difference(p, y - 2, x - 2) + _cross_difference(p, y + 2, x + 2))
+        anti = centre - half * (_cross_difference(p, y - 2, x + 2) + _cross_difference(p, y + 2, x - 2))
+    return row, column, diagonal, anti
+
+
+@nb.njit(parallel=True, fastmath=True, cache=True)
+def _repair(p, mosaic, green_parity, limit, out, flags):  # pragma: no cover - compiled
+    height, width = out.shape
+    for y in nb.prange(height):
+        for x in range(width):
+            py, px = y + _MARGIN, x + _MARGIN
+            green = ((y + x) & 1) == green_parity
+            a, b, c, d = _residuals(p, py, px, mosaic, green)
+            value = p[py, px]
+            out[y, x] = value
+            flags[y, x] = 0
+            if a > 0 and b > 0 and c > 0 and d > 0:
+                excess = min(min(a, b), min(c, d))
+                if excess > limit:
+                    out[y, x] = value - excess
+                    flags[y, x] = HOT
+            elif a < 0 and b < 0 and c < 0 and d < 0:
+                excess = max(max(a, b), max(c, d))
+                if -excess > limit:
+                    out[y, x] = value - excess
+                    flags[y, x] = DEAD
+
+
+def frame_noise(frame: np.ndarray) -> float:
+    """Robust estimate of the noise standard deviation: the median absolute deviation of the difference
+    between each sample and its same-colour neighbours two samples away along the row, scaled."""
+    sample = np.asarray(frame[::3], dtype=np.float64)
+    difference = sample[:, 2:-2] - 0.5 * (sample[:, :-4] + sample[:, 4:])
+    return float(1.4826 * np.median(np.abs(difference - np.median(difference))) / np.sqrt(1.5))
+
+
+def repair_defects(
+    frame: np.ndarray, pattern: str | None, threshold: float = 0.3, sigma: float = 8.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Find and repair hot and dead pixels.
+
+    Parameters
+    ----------
+    frame : (H, W) float array
+        A Bayer mosaic (``pattern`` given) or a single plane, in [0, 1] (or the units of ``threshold``).
+    pattern : str or None
+        Bayer pattern of a mosaic; None for a single plane.
+    threshold : float
+        Smallest departure from every directional prediction that counts as a defect.
+    sigma : float
+        The departure must also exceed this many times the frame's noise (see :func:`frame_noise`).
+
+    Returns
+    -------
+    repaired : (H, W) float32 array
+    flags : (H, W) uint8 array
+        0 for good samples, ``HOT`` (1) or ``DEAD`` (2) for repaired ones.
+
+    Examples
+    --------
+    >>> frame = np.full((12, 12), 0.2, np.float32); frame[5, 6] = 0.9
+    >>> repaired, flags = repair_defects(frame, "RGGB")
+    >>> round(float(repaired[5, 6]), 6), int(flags.sum())
+    (0.2, 1)
+    """
+    if frame.ndim != 2:
+        raise ValueError(f"defects are repaired one plane at a time; got shape {frame.shape}")
+    frame = np.ascontiguousarray(frame, dtype=np.float32)
+    green_parity = 1
+    if pattern:
+        ry, rx = red_phase(pattern)
+        green_parity = 1 - ((ry + rx) & 1)
+    limit = max(float(threshold), sigma * frame_noise(frame))
+    padded = pad_reflect(frame, _MARGIN)
+    out = np.empty(frame.shape, np.float32)
+    flags = np.empty(frame.shape, np.uint8)
+    _repair(padded, pattern is not None, green_parity, np.float32(limit), out, flags)
+    return out, flags
+
+
+def saturated(frame: np.ndarray, level: float = 1.0) -> np.ndarray:
+    """Boolean mask of samples at or above the clipping level."""
+    return np.asarray(frame) >= np.float32(level) * np.float32(0.9999)
