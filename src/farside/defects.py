@@ -7,7 +7,7 @@ ones use the nearest same-colour samples (the diagonal greens at a green site, c
 and blue sites). Real image detail always has a direction along which it is predictable, such as along
 an edge; a hot or dead pixel stands out in all four. So a sample is a defect when it departs from every
 prediction in the same sense, by more than ``threshold`` (a fraction of full scale) and more than
-``sigma`` times the frame's noise; it is replaced by its best prediction.
+``sigma`` times the frame's noise; it is rebuilt from the prediction along the smoothest direction.
 """
 
 from __future__ import annotations
@@ -38,27 +38,34 @@ def _cross_difference(p, y, x):
 
 
 @nb.njit(inline="always")
-def _residuals(p, y, x, mosaic, green):
-    if not mosaic:
-        return (
-            _row_difference(p, y, x),
-            _column_difference(p, y, x),
-            p[y, x] - np.float32(0.5) * (p[y - 1, x - 1] + p[y + 1, x + 1]),
-            p[y, x] - np.float32(0.5) * (p[y - 1, x + 1] + p[y + 1, x - 1]),
-        )
+def _directions(p, y, x, mosaic, green):
+    """Residual of the sample against its prediction along the row, column and both diagonals, and the
+    disagreement of the two neighbours each prediction is made from (how edgy that direction is)."""
     half = np.float32(0.5)
-    row = _row_difference(p, y, x) - half * (_row_difference(p, y, x - 2) + _row_difference(p, y, x + 2))
-    column = _column_difference(p, y, x) - half * (
-        _column_difference(p, y - 2, x) + _column_difference(p, y + 2, x)
-    )
+    if not mosaic:
+        a, b = p[y, x - 1], p[y, x + 1]
+        c, d = p[y - 1, x], p[y + 1, x]
+        e, f = p[y - 1, x - 1], p[y + 1, x + 1]
+        g, h = p[y - 1, x + 1], p[y + 1, x - 1]
+        v = p[y, x]
+        return (
+            (v - half * (a + b), v - half * (c + d), v - half * (e + f), v - half * (g + h)),
+            (abs(a - b), abs(c - d), abs(e - f), abs(g - h)),
+        )
+    left, right = _row_difference(p, y, x - 2), _row_difference(p, y, x + 2)
+    up, down = _column_difference(p, y - 2, x), _column_difference(p, y + 2, x)
+    row = _row_difference(p, y, x) - half * (left + right)
+    column = _column_difference(p, y, x) - half * (up + down)
     if green:
-        diagonal = p[y, x] - half * (p[y - 1, x - 1] + p[y + 1, x + 1])
-        anti = p[y, x] - half * (p[y - 1, x + 1] + p[y + 1, x - 1])
+        a, b = p[y - 1, x - 1], p[y + 1, x + 1]
+        c, d = p[y - 1, x + 1], p[y + 1, x - 1]
+        diagonal, anti = p[y, x] - half * (a + b), p[y, x] - half * (c + d)
     else:
         centre = _cross_difference(p, y, x)
-        diagonal = centre - half * (_cross_difference(p, y - 2, x - 2) + _cross_difference(p, y + 2, x + 2))
-        anti = centre - half * (_cross_difference(p, y - 2, x + 2) + _cross_difference(p, y + 2, x - 2))
-    return row, column, diagonal, anti
+        a, b = _cross_difference(p, y - 2, x - 2), _cross_difference(p, y + 2, x + 2)
+        c, d = _cross_difference(p, y - 2, x + 2), _cross_difference(p, y + 2, x - 2)
+        diagonal, anti = centre - half * (a + b), centre - half * (c + d)
+    return (row, column, diagonal, anti), (abs(left - right), abs(up - down), abs(a - b), abs(c - d))
 
 
 @nb.njit(parallel=True, fastmath=True, cache=True)
@@ -68,20 +75,27 @@ def _repair(p, mosaic, green_parity, limit, out, flags):  # pragma: no cover - c
         for x in range(width):
             py, px = y + _MARGIN, x + _MARGIN
             green = ((y + x) & 1) == green_parity
-            a, b, c, d = _residuals(p, py, px, mosaic, green)
+            (a, b, c, d), gradients = _directions(p, py, px, mosaic, green)
             value = p[py, px]
             out[y, x] = value
             flags[y, x] = 0
             if a > 0 and b > 0 and c > 0 and d > 0:
-                excess = min(min(a, b), min(c, d))
-                if excess > limit:
-                    out[y, x] = value - excess
-                    flags[y, x] = HOT
+                if min(min(a, b), min(c, d)) <= limit:
+                    continue
+                flags[y, x] = HOT
             elif a < 0 and b < 0 and c < 0 and d < 0:
-                excess = max(max(a, b), max(c, d))
-                if -excess > limit:
-                    out[y, x] = value - excess
-                    flags[y, x] = DEAD
+                if -max(max(a, b), max(c, d)) <= limit:
+                    continue
+                flags[y, x] = DEAD
+            else:
+                continue
+            # Rebuild along the smoothest direction, as edge-directed interpolation does.
+            best = 0
+            for k in range(1, 4):
+                if gradients[k] < gradients[best]:
+                    best = k
+            residuals = (a, b, c, d)
+            out[y, x] = value - residuals[best]
 
 
 def frame_noise(frame: np.ndarray) -> float:

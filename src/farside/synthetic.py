@@ -643,9 +643,12 @@ def optics(scene: np.ndarray, model: SensorModel) -> np.ndarray:
     return linear
 
 
-def simulate_sensor(scene: np.ndarray, model: SensorModel, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def simulate_sensor(
+    scene: np.ndarray, model: SensorModel, seed: int = 0, plant: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Raw Bayer frame (uint16 DN) a :class:`SensorModel` records of an 8-bit sRGB scene, and the
-    (row, column) positions of the hot pixels planted in it."""
+    (row, column) positions of the hot pixels planted in it (chosen, but left out with ``plant=False``:
+    the same frame, noise included, without its defects)."""
     rng = np.random.default_rng(seed)
     linear = optics(scene, model)
     camera = linear @ np.linalg.inv(np.asarray(model.matrix, np.float64)).T
@@ -666,5 +669,6 @@ def simulate_sensor(scene: np.ndarray, model: SensorModel, seed: int = 0) -> tup
     rows, cols = np.unravel_index(chosen, (raw.shape[0] - 4, raw.shape[1] - 4))
     rows, cols = rows + 2, cols + 2
     excess = rng.uniform(0.4, 0.9, model.hot_pixels) * span
-    raw[rows, cols] = np.clip(raw[rows, cols] + excess, 0, model.white_level)
+    if plant:
+        raw[rows, cols] = np.clip(raw[rows, cols] + excess, 0, model.white_level)
     return raw.astype(np.uint16), np.stack([rows, cols], axis=1)
