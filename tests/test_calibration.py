@@ -311,3 +311,34 @@ def test_profile_show_for_every_instrument():
         values = tomllib.loads(result.stdout)
         assert values["name"] == name
         assert {"sensor", "colour", "tone", "process", "output"} <= set(values)
+
+
+def test_cli_mode_arguments(tmp_path):
+    product = _neutral_lunar(tmp_path)
+    out = tmp_path / "out"
+
+    def run(*flags):
+        result = subprocess.run(
+            [sys.executable, "-m", "farside", "convert", str(product.label_path), "-o", str(out), *flags],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr
+        from PIL import Image
+
+        return json.loads(Image.open(result.stdout.strip()).text["farside:provenance"])
+
+    settings = run("--white-balance", "manual 2,1,2.5", "--stretch", "percentile 1,99", "--per-channel")[
+        "settings"
+    ]
+    assert settings["white_balance"] == "manual" and settings["white_balance_gains"] == [2.0, 1.0, 2.5]
+    assert (settings["low"], settings["high"], settings["linked"]) == (1.0, 99.0, False)
+    settings = run("--white-balance", "grey-patch:20,190,130,40", "--stretch", "gamma 0.7")["settings"]
+    assert settings["grey_patch"] == [20, 190, 130, 40] and settings["gamma"] == 0.7
+    assert run("--no-hot-pixels")["settings"]["hot_pixels"] is False
+    bad = subprocess.run(
+        [sys.executable, "-m", "farside", "convert", str(product.label_path), "-o", str(out),
+         "--white-balance", "manual 1,2"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "3 comma-separated numbers" in bad.stderr and "Traceback" not in bad.stderr

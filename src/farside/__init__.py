@@ -22,6 +22,7 @@ from farside.pipeline import Rendered, Settings, settings_for
 from farside.pipeline import render as _render
 from farside.products import Meta, Product, ProductName, parse_name, read
 from farside.profiles import load_profile, profile_names
+from farside.radiometry import radiance
 
 __version__ = "0.1.0"
 
@@ -71,6 +72,7 @@ __all__ = [
     "load_profile",
     "parse_name",
     "profile_names",
+    "radiance",
     "read",
     "render",
     "settings_for",

@@ -40,10 +40,7 @@ def normalise(raw: np.ndarray, black_level: float, white_level: float) -> np.nda
     span = float(white_level) - float(black_level)
     if span <= 0:
         raise ValueError(f"white level {white_level} must exceed black level {black_level}")
-    out = np.asarray(raw, dtype=np.float32)
-    if out is raw or not out.flags.writeable or not out.flags.c_contiguous:
-        out = np.array(out, dtype=np.float32, order="C")
-    out -= np.float32(black_level)
+    out = np.subtract(raw, np.float32(black_level), dtype=np.float32)  # always a new float32 array
     out *= np.float32(1.0 / span)
     return out
 

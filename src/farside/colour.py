@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba as nb
 import numpy as np
 
 from farside.demosaic._common import red_phase
@@ -55,13 +56,24 @@ def rgb_samples(rgb: np.ndarray) -> np.ndarray:
     return rgb[::_SAMPLE_STEP, ::_SAMPLE_STEP].reshape(-1, rgb.shape[-1])
 
 
-def apply_cfa_gains(cfa: np.ndarray, pattern: str, gains: np.ndarray) -> np.ndarray:
-    """Multiply each CFA site by its colour's gain, in place; returns ``cfa``."""
+@nb.njit(parallel=True, fastmath=True, cache=True)
+def _balance(cfa, gains, ceiling):  # pragma: no cover - compiled
+    for y in nb.prange(cfa.shape[0]):
+        for x in range(cfa.shape[1]):
+            cfa[y, x] = min(cfa[y, x] * gains[y & 1, x & 1], ceiling)
+
+
+def apply_cfa_gains(cfa: np.ndarray, pattern: str, gains: np.ndarray, ceiling: float = np.inf) -> np.ndarray:
+    """Multiply each CFA site by its colour's gain, in place, clipping at ``ceiling``; returns ``cfa``.
+
+    >>> apply_cfa_gains(np.ones((2, 2), np.float32), "RGGB", np.array([2.0, 1.0, 3.0])).tolist()
+    [[2.0, 1.0], [1.0, 3.0]]
+    """
     ry, rx = red_phase(pattern)
-    cfa[ry::2, rx::2] *= np.float32(gains[0])
-    cfa[ry::2, 1 - rx :: 2] *= np.float32(gains[1])
-    cfa[1 - ry :: 2, rx::2] *= np.float32(gains[1])
-    cfa[1 - ry :: 2, 1 - rx :: 2] *= np.float32(gains[2])
+    cell = np.empty((2, 2), np.float32)
+    cell[ry, rx], cell[1 - ry, 1 - rx] = gains[0], gains[2]
+    cell[ry, 1 - rx] = cell[1 - ry, rx] = gains[1]
+    _balance(cfa, cell, np.float32(min(ceiling, np.finfo(np.float32).max)))
     return cfa
 
 

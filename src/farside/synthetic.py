@@ -295,11 +295,19 @@ def mosaic(rgb: np.ndarray, pattern: str = "RGGB") -> np.ndarray:
     return out
 
 
+def resize(scene: np.ndarray, lines: int, samples: int) -> np.ndarray:
+    """Resize a scene: area averaging when shrinking, cubic interpolation when enlarging (area
+    'enlargement' replicates pixels into blocks no camera records)."""
+    shrinking = lines * samples <= scene.shape[0] * scene.shape[1]
+    method = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    return cv2.resize(np.ascontiguousarray(scene), (samples, lines), interpolation=method)
+
+
 def scene_pixels(kind: ProductKind, scene: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Pixels for ``kind`` from an 8-bit RGB scene: resized, mosaicked or grey, at the kind's bit depth."""
     shape = tuple(shape or kind.shape)
     lines, samples = shape[0], shape[1]
-    rgb = cv2.resize(np.ascontiguousarray(scene), (samples, lines), interpolation=cv2.INTER_AREA)
+    rgb = resize(scene, lines, samples)
     linear = srgb_to_linear(rgb / 255.0)
     peak = (1 << kind.bit_depth) - 1
     if len(shape) == 3:
@@ -355,7 +363,7 @@ def simulate_raw(
     """A raw mosaic as a camera would record an 8-bit sRGB scene: linear light, per-channel sensitivity
     (a colour cast that white balance must remove), black level, quantised to ``bit_depth`` in uint16."""
     lines, samples = shape
-    rgb = cv2.resize(np.ascontiguousarray(scene), (samples, lines), interpolation=cv2.INTER_AREA)
+    rgb = resize(scene, lines, samples)
     linear = srgb_to_linear(rgb / 255.0) * np.asarray(sensitivity, np.float32) * exposure
     peak = (1 << bit_depth) - 1
     raw = mosaic(linear, cfa) * (peak - black_level) + black_level

@@ -74,12 +74,15 @@ def percentile_limits(
 
 
 @nb.njit(parallel=True, fastmath=True, cache=True)
-def _render_rgb(rgb, matrix, lo, scale, lut, out):  # pragma: no cover - compiled
+def _render_rgb(rgb, squared, matrix, lo, scale, lut, out):  # pragma: no cover - compiled
     top = lut.shape[0] - 1
     height, width = rgb.shape[0], rgb.shape[1]
     for y in nb.prange(height):
         for x in range(width):
             r, g, b = rgb[y, x, 0], rgb[y, x, 1], rgb[y, x, 2]
+            if squared:
+                r, g, b = max(r, 0.0), max(g, 0.0), max(b, 0.0)
+                r, g, b = r * r, g * g, b * b
             for c in range(3):
                 v = (matrix[c, 0] * r + matrix[c, 1] * g + matrix[c, 2] * b - lo[c]) * scale[c]
                 v = min(max(v, 0.0), 1.0)
@@ -103,8 +106,12 @@ def to_display(
     transfer: str = "srgb",
     bits: int = 8,
     gamma: float = 1.0,
+    squared: bool = False,
 ) -> np.ndarray:
     """Linear float image -> display integers: ``transfer(clip((matrix @ rgb - lo) / (hi - lo)) ** gamma)``.
+
+    ``squared=True`` takes an RGB image holding the square root of the linear signal (as demosaicing in
+    the square-root domain leaves it) and squares it on the way, saving a pass over the frame.
 
     ``image`` is (H, W, 3) or (H, W); ``matrix`` applies to RGB only. Output is uint8 or uint16.
     """
@@ -121,7 +128,7 @@ def to_display(
         _render_grey(image, np.float32(lo[0]), np.float32(scale[0]), lut, out)
     else:
         m = np.eye(3) if matrix is None else matrix
-        _render_rgb(image, np.asarray(m, np.float32), lo, scale, lut, out)
+        _render_rgb(image, squared, np.asarray(m, np.float32), lo, scale, lut, out)
     return out
 
 

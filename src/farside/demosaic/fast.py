@@ -1,7 +1,8 @@
-"""The fastest method that still corrects colour edges: Malvar-He-Cutler filters on the integer mosaic.
+"""The fastest method that still corrects colour edges, for previews and quick looks.
 
-Same filters and kernel as :mod:`farside.demosaic.malvar2004` (H. S. Malvar, L.-W. He, R. Cutler, ICASSP
-2004), but the mosaic stays in its integer type: no float copy of the frame is made first.
+Today it is the Malvar-He-Cutler gradient-corrected filters (H. S. Malvar, L.-W. He, R. Cutler, ICASSP
+2004) of :mod:`farside.demosaic.malvar2004`, run on the mosaic in its own integer type; the name stays
+stable if a faster method of at least that quality replaces them.
 """
 
 from __future__ import annotations

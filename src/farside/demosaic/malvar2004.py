@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from farside.demosaic._common import as_float_cfa, pad_reflect, red_phase
+from farside.demosaic._common import native_cfa, pad_reflect, red_phase
 
 _MARGIN = 2
 
@@ -126,7 +126,7 @@ def malvar2004(cfa: np.ndarray, pattern: str = "RGGB") -> np.ndarray:
     >>> malvar2004(np.full((6, 6), 100, np.uint8))[2, 3].tolist()
     [100.0, 100.0, 100.0]
     """
-    return run_pairs(as_float_cfa(cfa), pattern)
+    return run_pairs(native_cfa(cfa), pattern)
 
 
 def run_pairs(cfa: np.ndarray, pattern: str) -> np.ndarray:
