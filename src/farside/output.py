@@ -182,19 +182,32 @@ def write_radiance(
         "warnings": [],
     }
     payload = encode_tiff(image, json.dumps(prov, sort_keys=True), prov["software"])
-    write_atomic(sidecar_path(target), json.dumps(sidecar(product, prov), indent=2).encode("utf-8"))
     write_atomic(target, payload)
+    write_atomic(sidecar_path(target), json.dumps(sidecar(product, prov), indent=2).encode("utf-8"))
     return target
 
 
-def write_rendered(product: Product, rendered: Rendered, directory: str | os.PathLike[str]) -> Path:
-    """Write the image and its sidecar atomically into ``directory``; returns the image's path."""
+def write_rendered(
+    product: Product,
+    rendered: Rendered,
+    directory: str | os.PathLike[str],
+    job_stamp: dict[str, Any] | None = None,
+) -> Path:
+    """Write the image and its sidecar atomically into ``directory``; returns the image's path.
+
+    ``job_stamp`` (inputs and settings digest, from batch runs) goes into the sidecar only, so that a
+    later run can tell the output is up to date.
+    """
     settings = rendered.settings
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     target = output_path(product, directory, settings.output_format)
     prov = provenance(product, rendered)
     payload = encode(rendered.image, settings.output_format, prov, settings.quality, settings.png_compression)
-    write_atomic(sidecar_path(target), json.dumps(sidecar(product, prov), indent=2).encode("utf-8"))
+    side = sidecar(product, prov)
+    if job_stamp is not None:
+        side["job"] = job_stamp
+    # The image first, then the sidecar: a sidecar (which marks the output done) never outlives its image.
     write_atomic(target, payload)
+    write_atomic(sidecar_path(target), json.dumps(side, indent=2).encode("utf-8"))
     return target

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -310,6 +311,177 @@ def cmd_demosaic_methods(args: argparse.Namespace) -> int:
     return 0
 
 
+def _filters(args: argparse.Namespace) -> Any:
+    from datetime import UTC, datetime
+
+    from farside.catalog import Filters
+
+    def when(text: str | None) -> datetime | None:
+        if text is None:
+            return None
+        try:
+            stamp = datetime.fromisoformat(text)
+        except ValueError:
+            raise FarsideError(
+                f"not a date or time: {text!r} (use YYYY-MM-DD or YYYY-MM-DDThh:mm:ss)"
+            ) from None
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+    valid = {"valid": True, "invalid": False, "all": None}[args.status]
+    return Filters(
+        mission=args.mission,
+        instrument=args.instrument,
+        camera=args.camera,
+        mode=args.mode,
+        level=args.level,
+        sequence_id=args.sequence,
+        since=when(args.since),
+        until=when(args.until),
+        valid=valid,
+    )
+
+
+def add_filter_arguments(parser: argparse.ArgumentParser, status_default: str) -> None:
+    group = parser.add_argument_group("catalog filters")
+    group.add_argument("--db", type=Path, help=f"catalog database (default {DEFAULT_DB_HELP})")
+    group.add_argument("--mission", help="CE3, CE4, CE5-L, HX1-Ro...")
+    group.add_argument("--instrument", help="PCAM, TCAM, LCAM, NaTeCam, MSCam...")
+    group.add_argument("--camera", help="L, R, A, B")
+    group.add_argument("--mode", help="C, Q, I...")
+    group.add_argument("--level", help="2A, 2B, 2C...")
+    group.add_argument("--sequence", help="sequence id, e.g. 0009")
+    group.add_argument("--since", help="start time from (UTC, ISO 8601)")
+    group.add_argument("--until", help="start time up to (UTC, ISO 8601)")
+    group.add_argument("--status", choices=("valid", "invalid", "all"), default=status_default)
+
+
+DEFAULT_DB_HELP = "farside.db in the current folder"
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from farside.catalog import discover, index
+
+    for folder in args.folders:
+        if not folder.exists():
+            raise FarsideError(f"{folder}: no such folder")
+    db = args.db or (args.folders[0] / "farside.db" if args.folders[0].is_dir() else Path("farside.db"))
+    total = len(discover(args.folders))
+    columns = [TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, transient=True, disable=not sys.stderr.isatty()) as progress:
+        task = progress.add_task("index", total=total)
+        report = index(args.folders, db, progress=lambda: progress.advance(task))
+    print(
+        f"{db}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.removed} removed; {report.invalid} invalid; {report.seconds:.1f} s"
+    )
+    return 0
+
+
+def _rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from farside.catalog import query
+
+    return list(query(args.db or Path("farside.db"), _filters(args)))
+
+
+LS_COLUMNS = ("start_time", "product_id", "mission", "instrument", "camera", "mode", "level", "sequence_id",
+              "valid", "reason")  # fmt: skip
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    rows = _rows(args)
+    if args.format == "json":
+        for row in rows:
+            row["meta"] = json.loads(row["meta"]) if row["meta"] else None
+        print(json.dumps(rows, indent=2))
+    elif args.format == "csv":
+        import csv
+
+        writer = csv.DictWriter(
+            sys.stdout, fieldnames=[*LS_COLUMNS, "label_path", "data_path"], extrasaction="ignore"
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*LS_COLUMNS, title=f"{len(rows)} products")
+        for column in table.columns[:-1]:
+            column.no_wrap = True
+        for row in rows:
+            table.add_row(*("yes" if c == "valid" and row[c] else "no" if c == "valid" else str(row[c] or "")
+                            for c in LS_COLUMNS))  # fmt: skip
+        Console(width=None if sys.stdout.isatty() else 250).print(table)
+    return 0
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from farside.batch import Job, process, write_report
+    from farside.catalog import discover
+
+    if args.folder is None and args.db is None:
+        raise FarsideError("give a folder of products, or --db with a catalog")
+    if args.folder is not None:
+        paths = [str(c.path) for c in discover([args.folder])]
+    else:
+        paths = [row["label_path"] or row["data_path"] for row in _rows(args)]
+    overrides = tuple(overrides_from(args).items())
+    profile_file = str(args.profile_file) if args.profile_file else None
+    jobs = [Job(p, str(args.output), args.profile, profile_file, overrides) for p in paths]
+    columns = [
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+    ]  # fmt: skip
+    progress = Progress(*columns, disable=not sys.stderr.isatty(), console=None)
+    with progress:
+        task = progress.add_task("converting", total=len(jobs), rate="")
+        started = time.perf_counter()
+
+        def advance(outcome: Any) -> None:
+            if outcome.status == "failed":
+                _error(outcome.error)
+            done = progress.tasks[0].completed + 1
+            elapsed = time.perf_counter() - started
+            progress.update(task, advance=1, rate=f"{done / elapsed:.1f}/s" if elapsed > 0 else "")
+
+        summary = process(jobs, args.workers, args.scheduler, advance)
+    report = write_report(summary, args.output)
+    counts = summary.to_dict()
+    state = "interrupted" if summary.interrupted else "done"
+    print(
+        f"{state}: {counts['converted']} converted, {counts['skipped']} up to date, "
+        f"{counts['failed']} failed of {len(jobs)} in {summary.seconds:.1f} s; report: {report}"
+    )
+    if summary.interrupted:
+        return 130
+    return 1 if summary.failures else 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from farside.fetch import fetch, read_download_list
+
+    urls = read_download_list(args.list)
+    result = fetch(urls, args.output, workers=args.workers, retries=args.retries, backoff=args.backoff)
+    for failure in result.failures:
+        _error(failure)
+    print(
+        f"{len(result.downloaded)} downloaded, {len(result.skipped)} already complete, "
+        f"{len(result.failures)} failed; list of failures: {result.report}"
+    )
+    return 1 if result.failures else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from farside import __version__
 
@@ -351,6 +523,41 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=cmd_profile_show)
     listing = profile_commands.add_parser("list", help="list bundled profiles")
     listing.set_defaults(func=cmd_profile_list)
+
+    index_cmd = commands.add_parser("index", help="catalog the products under folders into SQLite")
+    index_cmd.add_argument("folders", nargs="+", type=Path, metavar="DIR")
+    index_cmd.add_argument(
+        "--db", type=Path, help="catalog database (default farside.db in the first folder)"
+    )
+    index_cmd.set_defaults(func=cmd_index)
+
+    ls = commands.add_parser("ls", help="list catalogued products, sorted by time")
+    add_filter_arguments(ls, "all")
+    ls.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    ls.set_defaults(func=cmd_ls)
+
+    process_cmd = commands.add_parser(
+        "process", help="convert a whole folder or catalog, in parallel, resumably"
+    )
+    process_cmd.add_argument("folder", nargs="?", type=Path, metavar="DIR", help="folder of products")
+    process_cmd.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    process_cmd.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
+    process_cmd.add_argument("--scheduler", help="run on a Dask cluster: tcp://HOST:PORT")
+    add_filter_arguments(process_cmd, "valid")
+    add_settings_arguments(process_cmd)
+    process_cmd.set_defaults(func=cmd_process)
+
+    fetch_cmd = commands.add_parser("fetch", help="download the products of a portal download list")
+    fetch_cmd.add_argument("list", type=Path, metavar="LIST", help="the portal's downloadResult.txt")
+    fetch_cmd.add_argument("-o", "--output", type=Path, required=True, help="download folder")
+    fetch_cmd.add_argument("--workers", type=int, default=4, help="concurrent downloads (default 4)")
+    fetch_cmd.add_argument(
+        "--retries", type=int, default=5, help="attempts per file after the first (default 5)"
+    )
+    fetch_cmd.add_argument(
+        "--backoff", type=float, default=1.0, help="first retry delay in s, doubling (default 1)"
+    )
+    fetch_cmd.set_defaults(func=cmd_fetch)
 
     methods = commands.add_parser("demosaic-methods", help="list demosaic methods")
     methods.set_defaults(func=cmd_demosaic_methods)
