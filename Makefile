@@ -24,6 +24,8 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/convert.py
+	$(BIN)/python benchmarks/demosaic.py
+	$(BIN)/python benchmarks/release.py
 
 clean:
 	rm -rf $(VENV) demo-output build *.egg-info src/*.egg-info

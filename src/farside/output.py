@@ -84,15 +84,15 @@ def _itxt(keyword: str, text: str) -> bytes:
 
 def encode_png(image: np.ndarray, texts: dict[str, str], compression: int = 1) -> bytes:
     """PNG bytes (8 or 16 bit, grey or RGB) with ``texts`` as iTXt chunks after the header."""
-    pixels = image[:, :, ::-1] if image.ndim == 3 else image  # OpenCV writes BGR order
-    # Fast filters with run-length zlib: about half the time of OpenCV's defaults, and smaller files on
-    # camera frames.
+    pixels = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image  # OpenCV writes BGR
+    # Camera frames are noisy: LZ77 string matching finds little in them, so Huffman coding of "Up"-filtered
+    # rows keeps files within ~5 % of zlib's best at about twice the speed of OpenCV's defaults.
     params = [
         cv2.IMWRITE_PNG_COMPRESSION, compression,
-        cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FAST_FILTERS,
-        cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE,
+        cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP,
+        cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY,
     ]  # fmt: skip
-    ok, buffer = cv2.imencode(".png", np.ascontiguousarray(pixels), params)
+    ok, buffer = cv2.imencode(".png", pixels, params)
     if not ok:
         raise OSError("PNG encoding failed")
     raw = buffer.tobytes()

@@ -264,21 +264,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_profile_show(args: argparse.Namespace) -> int:
-    import tomllib
-
     from farside.profiles import load_profile, profile_names
 
-    name = args.name
-    if name not in profile_names() and name != "default":
-        matches = [n for n in profile_names() if name.lower() in n]
-        if len(matches) != 1:
-            _error(f"no single profile matches {name!r}; bundled: {', '.join(profile_names())}")
-            return 2
-        name = matches[0]
-    profile = load_profile(name, args.profile_file, overrides_from(args))
-    print(f"# profile {profile.name}: {' + '.join(profile.sources)}")
-    print(_to_toml(profile.values))
-    tomllib.loads(_to_toml(profile.values))  # what we print must read back
+    names = [args.name] if args.name in (*profile_names(), "default") else None
+    if names is None:
+        # An instrument (tcam, pcam...) shows every profile for it, one TOML document each.
+        names = [n for n in profile_names() if args.name.lower() in n]
+    if not names:
+        _error(f"no profile matches {args.name!r}; bundled: {', '.join(profile_names())}")
+        return 2
+    for number, name in enumerate(names):
+        profile = load_profile(name, args.profile_file, overrides_from(args))
+        if number:
+            print("\n# " + "-" * 60)
+        print(f"# profile {profile.name}: {' + '.join(profile.sources)}")
+        print(_to_toml(profile.values))
     return 0
 
 
