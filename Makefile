@@ -2,27 +2,35 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo test lint bench clean
 
+# The package and what it needs to run.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[test,neural]'
+	$(BIN)/python -m pip install -q -e .
 	touch $(STAMP)
+
+# Test tools and every optional extra. torch is pinned so pip takes the CPU build rather than a
+# multi-gigabyte CUDA one.
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[test,neural,dask]'
+	touch $(TEST_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/farside demo -o demo-output
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 
 test: lint
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/convert.py
 	$(BIN)/python benchmarks/demosaic.py
 	$(BIN)/python benchmarks/release.py

@@ -111,7 +111,8 @@ def _repair(p, mosaic, green_parity, limit, out, flags):  # pragma: no cover - c
 def frame_noise(frame: np.ndarray) -> float:
     """Robust estimate of the noise standard deviation: the median absolute deviation of the difference
     between each sample and its same-colour neighbours two samples away along the row, scaled."""
-    step = max(1, frame.size // 100_000 // max(frame.shape[1], 1))  # ~100,000 samples suffice
+    rows_wanted = max(1, 100_000 // max(frame.shape[1], 1))  # ~100,000 samples suffice
+    step = max(1, frame.shape[0] // rows_wanted)
     sample = np.asarray(frame[::step], dtype=np.float32)
     difference = sample[:, 2:-2] - 0.5 * (sample[:, :-4] + sample[:, 4:])
     return float(1.4826 * np.median(np.abs(difference - np.median(difference))) / np.sqrt(1.5))

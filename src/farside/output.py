@@ -12,6 +12,7 @@ import os
 import struct
 import tempfile
 import zlib
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ EXTENSIONS = {"png": ".png", "tiff": ".tif", "jpeg": ".jpg"}
 PROVENANCE_KEY = "farside:provenance"
 
 
+@cache
 def farside_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
