@@ -1,5 +1,3 @@
-import sys
+from farside.cli import run
 
-from farside.cli import main
-
-sys.exit(main())
+run()
