@@ -15,7 +15,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from farside.demosaic._common import pad_reflect, red_phase
+from farside.demosaic._common import new_array, pad_reflect, red_phase
 
 HOT = 1
 DEAD = 2
@@ -156,8 +156,8 @@ def repair_defects(
         green_parity = 1 - ((ry + rx) & 1)
     limit = max(float(threshold), sigma * frame_noise(frame))
     padded = pad_reflect(frame, _MARGIN)
-    out = np.empty(frame.shape, np.float32)
-    flags = np.empty(frame.shape, np.uint8)
+    out = new_array(frame.shape)
+    flags = new_array(frame.shape, np.uint8)
     _repair(padded, pattern is not None, green_parity, np.float32(limit), out, flags)
     return out, flags
 

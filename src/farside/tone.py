@@ -7,6 +7,8 @@ from functools import cache
 import numba as nb
 import numpy as np
 
+from farside.demosaic._common import new_array
+
 _LUT_BITS = {8: 16, 16: 20}
 
 
@@ -123,7 +125,7 @@ def to_display(
     image = np.ascontiguousarray(image, dtype=np.float32)
     lo = np.asarray(lo, np.float32).ravel()
     scale = (1.0 / (np.asarray(hi, np.float64).ravel() - lo)).astype(np.float32)
-    out = np.empty(image.shape, lut.dtype)
+    out = new_array(image.shape, lut.dtype)
     if image.ndim == 2:
         _render_grey(image, np.float32(lo[0]), np.float32(scale[0]), lut, out)
     else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from farside.demosaic._common import native_cfa, pad_reflect, red_phase
+from farside.demosaic._common import native_cfa, new_array, pad_reflect, red_phase
 
 _MARGIN = 1
 
@@ -90,6 +90,6 @@ def bilinear(cfa: np.ndarray, pattern: str = "RGGB") -> np.ndarray:
     """
     ry, rx = red_phase(pattern)
     padded = pad_reflect(native_cfa(cfa), _MARGIN)
-    out = np.empty((padded.shape[0] - 2 * _MARGIN, padded.shape[1] - 2 * _MARGIN, 3), np.float32)
+    out = new_array((padded.shape[0] - 2 * _MARGIN, padded.shape[1] - 2 * _MARGIN, 3))
     _bilinear(padded, ry, rx, out)
     return out

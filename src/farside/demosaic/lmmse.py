@@ -18,7 +18,7 @@ import math
 import numba as nb
 import numpy as np
 
-from farside.demosaic._common import as_float_cfa, pad_reflect, red_phase
+from farside.demosaic._common import as_float_cfa, new_array, pad_reflect, red_phase
 
 _MARGIN = 12
 _HALF = 4  # the Gaussian and the statistics window span 2 * 4 + 1 = 9 samples
@@ -180,12 +180,11 @@ def lmmse(cfa: np.ndarray, pattern: str = "RGGB") -> np.ndarray:
     """
     ry, rx = red_phase(pattern)
     p = pad_reflect(as_float_cfa(cfa), _MARGIN)
-    # Every kernel writes all the samples the next one reads (the margins absorb the filter supports),
-    # so the buffers need no zero fill.
-    dh, dv, sh, sv, g = (np.empty_like(p) for _ in range(5))
+    # Every kernel writes all the samples the next one reads (the margins absorb the filter supports).
+    dh, dv, sh, sv, g = (new_array(p.shape) for _ in range(5))
     _observations(p, ry, rx, dh, dv)
     _smooth(dh, dv, _GAUSS, sh, sv)
     _green(p, ry, rx, dh, dv, sh, sv, g)
-    out = np.empty((p.shape[0] - 2 * _MARGIN, p.shape[1] - 2 * _MARGIN, 3), np.float32)
+    out = new_array((p.shape[0] - 2 * _MARGIN, p.shape[1] - 2 * _MARGIN, 3))
     _chroma(p, ry, rx, g, dh, out)  # dh is free again: reuse it as scratch
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from farside.demosaic._common import native_cfa, pad_reflect, red_phase
+from farside.demosaic._common import native_cfa, new_array, pad_reflect, red_phase
 
 _MARGIN = 2
 
@@ -133,6 +133,6 @@ def run_pairs(cfa: np.ndarray, pattern: str) -> np.ndarray:
     """Run the Malvar filters over a 2-D mosaic of a type the kernel reads (uint8, uint16, float32)."""
     ry, rx = red_phase(pattern)
     padded = pad_reflect(cfa, _MARGIN)
-    out = np.empty((padded.shape[0] - 2 * _MARGIN, padded.shape[1] - 2 * _MARGIN, 3), np.float32)
+    out = new_array((padded.shape[0] - 2 * _MARGIN, padded.shape[1] - 2 * _MARGIN, 3))
     _malvar_pairs(padded, ry, rx, out)
     return out
