@@ -58,10 +58,6 @@ class Candidate:
         return self.label_path or self.data_path  # type: ignore[return-value]
 
 
-def _is_label_name(name: str) -> bool:
-    return name.endswith(("L", "l")) and "." in name
-
-
 def discover(roots: Iterable[str | os.PathLike[str]]) -> list[Candidate]:
     """Every GRAS product under ``roots`` (files or folders, searched recursively), paired label with data.
 

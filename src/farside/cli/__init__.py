@@ -362,12 +362,12 @@ DEFAULT_DB_HELP = "farside.db in the current folder"
 def cmd_index(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from farside.catalog import discover, index
+    from farside.catalog import DEFAULT_DB, discover, index
 
     for folder in args.folders:
         if not folder.exists():
             raise FarsideError(f"{folder}: no such folder")
-    db = args.db or (args.folders[0] / "farside.db" if args.folders[0].is_dir() else Path("farside.db"))
+    db = args.db or (args.folders[0] / DEFAULT_DB if args.folders[0].is_dir() else Path(DEFAULT_DB))
     total = len(discover(args.folders))
     columns = [TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, transient=True, disable=not sys.stderr.isatty()) as progress:
@@ -381,9 +381,9 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def _rows(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from farside.catalog import query
+    from farside.catalog import DEFAULT_DB, query
 
-    return list(query(args.db or Path("farside.db"), _filters(args)))
+    return list(query(args.db or Path(DEFAULT_DB), _filters(args)))
 
 
 LS_COLUMNS = ("start_time", "product_id", "mission", "instrument", "camera", "mode", "level", "sequence_id",

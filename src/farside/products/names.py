@@ -36,8 +36,6 @@ _NAME = re.compile(
     re.VERBOSE,
 )
 
-DATA_FLAGS = {"N": "mixed", "R": "real-time", "P": "playback"}
-
 
 @dataclass(frozen=True)
 class ProductName:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from lxml import etree
 
 from farside.errors import (
     EmptyFileError,
@@ -155,12 +156,8 @@ def _read_pds4(label_path: Path, head: bytes) -> Product:
     data_path = _data_for_label(label_path, spec)
     image = _map(data_path, spec)
     meta = meta_from_pds4(root, label_path.name)
-    label = {etree_localname(root): to_dict(root)}
+    label = {etree.QName(root).localname: to_dict(root)}
     return Product(image, meta, label, spec, label_path, data_path, "PDS4")
-
-
-def etree_localname(element: Any) -> str:
-    return str(element.tag).rsplit("}", 1)[-1]
 
 
 def _read_pds3(path: Path, head: bytes) -> Product:
