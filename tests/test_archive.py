@@ -176,8 +176,8 @@ def test_process_from_catalog_with_filters(tmp_path):
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
 def test_interrupted_run_leaves_nothing_partial_and_resumes(tmp_path, how):
     folder = tmp_path / "release"
-    for i in range(16):
-        write_product("ce4-pcam-c", kodak(1 + i % 24), folder, shape=(864, 1176), start=sequence_start(i))
+    for i in range(16):  # full-size frames: the run lasts long enough to be stopped midway
+        write_product("ce4-pcam-c", kodak(1 + i % 24), folder, start=sequence_start(i))
     out = tmp_path / "out"
     command = CLI + ["process", str(folder), "-o", str(out), "--workers", "2"]
     runner = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
