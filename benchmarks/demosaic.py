@@ -98,7 +98,7 @@ def methods() -> dict[str, tuple[str, object]]:
 
 
 def mosaic(rgb):
-    from farside.synthetic import mosaic as cfa_of
+    from farside.cfa import mosaic as cfa_of
 
     return cfa_of(rgb, "RGGB")
 

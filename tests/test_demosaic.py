@@ -7,7 +7,7 @@ import pytest
 from conftest import HELD_OUT, held_out, kodak
 
 from farside import demosaic, demosaic_methods
-from farside.synthetic import mosaic
+from farside.cfa import mosaic
 
 cdm = pytest.importorskip("colour_demosaicing")
 

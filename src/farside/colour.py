@@ -5,21 +5,10 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from farside.demosaic._common import red_phase
+from farside.cfa import cell_values, planes, red_phase
 
 # Sampling every few pixels is plenty for frame statistics and keeps them cheap on large frames.
 _SAMPLE_STEP = 4
-
-
-def _cfa_planes(cfa: np.ndarray, pattern: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    ry, rx = red_phase(pattern)
-    by, bx = 1 - ry, 1 - rx
-    s = 2 * _SAMPLE_STEP
-    red = cfa[ry::s, rx::s]
-    blue = cfa[by::s, bx::s]
-    green = cfa[ry::s, bx::s]
-    rows, cols = (min(a.shape[i] for a in (red, green, blue)) for i in (0, 1))
-    return red[:rows, :cols], green[:rows, :cols], blue[:rows, :cols]
 
 
 def grey_world_gains(samples: np.ndarray, saturation: float = 0.98) -> np.ndarray:
@@ -47,7 +36,7 @@ def grey_world_gains(samples: np.ndarray, saturation: float = 0.98) -> np.ndarra
 
 def cfa_samples(cfa: np.ndarray, pattern: str) -> np.ndarray:
     """(N, 3) samples of R, G, B from co-located 2x2 cells of a mosaic (one green per cell)."""
-    red, green, blue = _cfa_planes(cfa, pattern)
+    red, green, blue = planes(cfa, pattern, _SAMPLE_STEP)
     return np.stack([red.ravel(), green.ravel(), blue.ravel()], axis=1)
 
 
@@ -69,11 +58,7 @@ def apply_cfa_gains(cfa: np.ndarray, pattern: str, gains: np.ndarray, ceiling: f
     >>> apply_cfa_gains(np.ones((2, 2), np.float32), "RGGB", np.array([2.0, 1.0, 3.0])).tolist()
     [[2.0, 1.0], [1.0, 3.0]]
     """
-    ry, rx = red_phase(pattern)
-    cell = np.empty((2, 2), np.float32)
-    cell[ry, rx], cell[1 - ry, 1 - rx] = gains[0], gains[2]
-    cell[ry, 1 - rx] = cell[1 - ry, rx] = gains[1]
-    _balance(cfa, cell, np.float32(min(ceiling, np.finfo(np.float32).max)))
+    _balance(cfa, cell_values(pattern, gains), np.float32(min(ceiling, np.finfo(np.float32).max)))
     return cfa
 
 

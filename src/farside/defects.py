@@ -15,7 +15,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from farside.demosaic._common import new_array, pad_reflect, red_phase
+from farside.cfa import new_array, pad_reflect, red_phase
 
 HOT = 1
 DEAD = 2

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from farside.cfa import cell_values
 from farside.demosaic import demosaic
-from farside.demosaic._common import red_phase
 from farside.errors import RadianceError
 from farside.pipeline import Settings, linearize
 from farside.products.reader import Product
@@ -45,11 +45,9 @@ def radiance(product: Product, settings: Settings) -> tuple[np.ndarray, dict[str
         )
     k = np.asarray(coefficients, np.float32) * np.float32(linear.exposure_factor)
     if linear.mosaic:
-        ry, rx = red_phase(linear.mosaic)
-        frame[ry::2, rx::2] *= k[0]
-        frame[ry::2, 1 - rx :: 2] *= k[1]
-        frame[1 - ry :: 2, rx::2] *= k[1]
-        frame[1 - ry :: 2, 1 - rx :: 2] *= k[2]
+        frame *= np.tile(cell_values(linear.mosaic, k), (frame.shape[0] // 2 + 1, frame.shape[1] // 2 + 1))[
+            : frame.shape[0], : frame.shape[1]
+        ]
         frame = demosaic(frame, linear.mosaic, settings.demosaic)
     else:
         frame = frame * (k if frame.ndim == 3 else k[0])

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 from lxml import etree
 
+from farside.cfa import mosaic
 from farside.products.datatypes import PDS4_DTYPES
 
 PDS_NS = "http://pds.nasa.gov/pds4/pds/v1"
@@ -279,20 +280,6 @@ def srgb_to_linear(values: np.ndarray) -> np.ndarray:
     """Inverse sRGB transfer on [0, 1] floats (IEC 61966-2-1)."""
     v = np.asarray(values, dtype=np.float32)
     return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def mosaic(rgb: np.ndarray, pattern: str = "RGGB") -> np.ndarray:
-    """Sample an (H, W, 3) image through a Bayer CFA: one value per pixel, the channel the pattern names.
-
-    >>> mosaic(np.arange(12).reshape(2, 2, 3)).tolist()
-    [[0, 4], [7, 11]]
-    """
-    channel = {"R": 0, "G": 1, "B": 2}
-    out = np.empty(rgb.shape[:2], dtype=rgb.dtype)
-    for index, letter in enumerate(pattern.upper()):
-        dy, dx = divmod(index, 2)
-        out[dy::2, dx::2] = rgb[dy::2, dx::2, channel[letter]]
-    return out
 
 
 def resize(scene: np.ndarray, lines: int, samples: int) -> np.ndarray:

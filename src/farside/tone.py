@@ -7,7 +7,7 @@ from functools import cache
 import numba as nb
 import numpy as np
 
-from farside.demosaic._common import new_array
+from farside.cfa import new_array
 
 _LUT_BITS = {8: 16, 16: 20}
 

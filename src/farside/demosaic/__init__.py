@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from farside.demosaic._common import PATTERNS
+from farside.cfa import PATTERNS
 from farside.demosaic.bilinear import bilinear
 from farside.demosaic.fast import fast
 from farside.demosaic.lmmse import lmmse

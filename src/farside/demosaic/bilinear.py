@@ -11,7 +11,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from farside.demosaic._common import native_cfa, new_array, pad_reflect, red_phase
+from farside.cfa import native_cfa, new_array, pad_reflect, red_phase
 
 _MARGIN = 1
 

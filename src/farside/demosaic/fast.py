@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from farside.demosaic._common import native_cfa
+from farside.cfa import native_cfa
 from farside.demosaic.malvar2004 import run_pairs
 
 

@@ -18,7 +18,7 @@ import math
 import numba as nb
 import numpy as np
 
-from farside.demosaic._common import as_float_cfa, new_array, pad_reflect, red_phase
+from farside.cfa import as_float_cfa, new_array, pad_reflect, red_phase
 
 _MARGIN = 12
 _HALF = 4  # the Gaussian and the statistics window span 2 * 4 + 1 = 9 samples

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from farside.demosaic._common import as_float_cfa, pad_reflect, red_phase
+from farside.cfa import as_float_cfa, pad_reflect, red_phase
 
 _MARGIN = 20
 

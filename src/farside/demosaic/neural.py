@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from farside.demosaic._common import as_float_cfa, pad_reflect, red_phase
+from farside.cfa import as_float_cfa, pad_reflect, red_phase
 
 # The unpadded network trims 31 samples on each side (15 valid 3x3 convolutions at quarter resolution,
 # then one at full resolution); tiles overlap by that much so the seams are invisible.
