@@ -21,6 +21,7 @@ from PIL import Image
 
 from farside.batch import Job, process, run_job
 from farside.catalog import Filters, index, query
+from farside.conversion import Request
 from farside.synthetic import sequence_start, write_product
 
 CLI = [sys.executable, "-m", "farside"]
@@ -228,7 +229,7 @@ def test_run_job_library_api(tmp_path):
     assert outcome.status == "converted" and Path(outcome.output).is_file()
     assert run_job(Job(str(label), str(tmp_path / "out"))).status == "skipped"
     summary = process(
-        [Job(str(label), str(tmp_path / "out2"), overrides=(("output.format", "tiff"),))], workers=1
+        [Job(str(label), str(tmp_path / "out2"), Request(overrides=(("output.format", "tiff"),)))], workers=1
     )
     assert summary.count("converted") == 1 and next((tmp_path / "out2").glob("*.tif"))
     assert np.isfinite(summary.seconds) and datetime.now(UTC)

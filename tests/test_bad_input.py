@@ -141,6 +141,7 @@ def test_no_partial_file_when_writing_fails(tmp_path, monkeypatch):
 
     monkeypatch.setattr(output_module, "encode", broken_encode)
     out = tmp_path / "out"
+    out.mkdir()
     with pytest.raises(OSError):
         convert(label, out)
     assert not any(p.suffix == ".png" for p in out.iterdir())

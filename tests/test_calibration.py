@@ -144,7 +144,7 @@ def test_flat_file_errors_name_the_file(tmp_path):
         capture_output=True,
         text=True,
     )
-    assert result.returncode == 1 and "no-such-flat.tif" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "no-such-flat.tif" in result.stderr and "Traceback" not in result.stderr
 
 
 def _neutral_lunar(tmp_path: Path, sensitivity=(0.5, 1.0, 0.4)):

@@ -159,7 +159,7 @@ def test_cli_convert_info_and_profile(lunar_product, tmp_path):
     assert values["sensor"]["edge_repair"] == [0, 1, 0, 1] and values["tone"]["low"] == 1
     bad = subprocess.run(run + ["convert", str(lunar_product), "-o", str(tmp_path), "--stretch", "wild"],
                          capture_output=True, text=True)  # fmt: skip
-    assert bad.returncode == 1 and "stretch 'wild'" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "'wild' is not one of" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_demo_converts_bundled_samples(tmp_path):

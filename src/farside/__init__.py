@@ -18,6 +18,7 @@ from typing import Any
 
 from farside.demosaic import demosaic, demosaic_methods
 from farside.errors import FarsideError, ProductError
+from farside.output import EXTENSIONS
 from farside.pipeline import Rendered, Settings, settings_for
 from farside.pipeline import render as _render
 from farside.products import Meta, Product, ProductName, parse_name, read
@@ -48,13 +49,22 @@ def convert(
     settings: Settings | None = None,
     **options: Any,
 ) -> tuple[Path, Rendered]:
-    """Render a product and write the image (with provenance) and its JSON sidecar into ``out_dir``."""
-    from farside.output import write_rendered
+    """Render a product and write the image (with provenance) and its JSON sidecar into ``out_dir``, named
+    after the product's data file. Raises :class:`FarsideError` for a bad product.
 
-    if not isinstance(product, Product):
-        product = read(product)
-    rendered = render(product, settings, **options)
-    return write_rendered(product, rendered, out_dir), rendered
+    ``options`` are those of :func:`settings_for` (``profile``, ``profile_file``, ``overrides``).
+    """
+    from dataclasses import replace
+
+    from farside.conversion import Request, plan, write_planned
+
+    overrides = tuple((options.pop("overrides", None) or {}).items())
+    planned = plan(product, out_dir, Request(overrides=overrides, **options))
+    if settings is not None:
+        planned = replace(planned, settings=settings)
+        planned = replace(planned, target=planned.target.with_suffix(EXTENSIONS[settings.output_format]))
+    path, rendered = write_planned(planned)
+    return path, rendered
 
 
 __all__ = [

@@ -2,27 +2,38 @@
 product.
 
 An output is up to date when its image and JSON sidecar exist and the sidecar records the same input files
-(sizes and modification times) and the same settings; such products are skipped. Outputs are written
-atomically, so an interrupted run leaves no partial file under a final name; temporary files it leaves are
-removed by the next run, which carries on where the last stopped.
+(full paths, sizes, modification times) and the same settings; such products are skipped. Outputs are
+written atomically, so an interrupted run leaves no partial file under a final name; temporary files it
+leaves are removed by the next run, which carries on where the last stopped.
+
+Before any work, the jobs are checked against each other: two jobs for one product (a label and its data
+file) run once, and two products whose outputs would share a name are reported, the later one (in path
+order, so every run decides alike) left out.
+
+Ctrl-C cancels pending jobs and stops running ones at once (their temporary files are removed); a worker
+whose parent dies (killed, say) exits by itself within a second.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import os
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from farside.errors import FarsideError, ProductError
+from farside.conversion import Claims, Outcome, Request, collision_message, convert_one, output_key
+from farside.errors import FarsideError
 
 REPORT_NAME = "farside-report.json"
+# A pool whose worker died (killed, out of memory) is replaced this many times before the rest fail.
+_POOL_RESTARTS = 3
 
 
 @dataclass(frozen=True)
@@ -31,93 +42,30 @@ class Job:
 
     path: str
     out_dir: str
-    profile: str | None = None
-    profile_file: str | None = None
-    overrides: tuple[tuple[str, Any], ...] = ()
-
-
-@dataclass
-class Outcome:
-    """What became of a job: ``converted``, ``skipped`` (up to date) or ``failed`` (with the reason)."""
-
-    path: str
-    status: str
-    output: str | None = None
-    error: str | None = None
-    seconds: float = 0.0
-    peak_rss_mb: float | None = None
-
-
-def input_stamp(paths: Iterable[Path]) -> list[list[Any]]:
-    """Name, size and modification time of each input file: what makes an output stale when it changes."""
-    stamp = []
-    for path in sorted(set(paths)):
-        info = path.stat()
-        stamp.append([path.name, info.st_size, info.st_mtime_ns])
-    return stamp
-
-
-def settings_digest(settings_dict: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(settings_dict, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _peak_rss_mb() -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _up_to_date(target: Path, stamp: dict[str, Any]) -> bool:
-    from farside.output import sidecar_path
-
-    side = sidecar_path(target)
-    if not (target.is_file() and side.is_file()):
-        return False
-    try:
-        return json.loads(side.read_text(encoding="utf-8")).get("job") == stamp
-    except (OSError, ValueError):
-        return False
+    request: Request = field(default_factory=Request)
 
 
 def run_job(job: Job) -> Outcome:
     """Convert one product unless its output is up to date. Never raises for a bad product."""
-    from farside.output import output_path, write_rendered
-    from farside.pipeline import render, settings_for
-    from farside.products.reader import read
-
-    started = time.perf_counter()
-    try:
-        product = read(job.path)
-        settings = settings_for(product, job.profile, job.profile_file, dict(job.overrides))
-        target = output_path(product, job.out_dir, settings.output_format)
-        stamp = {
-            "input": input_stamp({product.label_path, product.data_path}),
-            "settings": settings_digest(settings.to_dict()),
-        }
-        if _up_to_date(target, stamp):
-            return Outcome(job.path, "skipped", str(target), seconds=time.perf_counter() - started)
-        rendered = render(product, settings)
-        written = write_rendered(product, rendered, job.out_dir, job_stamp=stamp)
-    except (FarsideError, OSError, ValueError) as exc:
-        message = str(exc)
-        if not isinstance(exc, ProductError) and job.path not in message:
-            message = f"{job.path}: {message}"
-        return Outcome(job.path, "failed", error=message, seconds=time.perf_counter() - started)
-    return Outcome(job.path, "converted", str(written), seconds=time.perf_counter() - started,
-                   peak_rss_mb=_peak_rss_mb())  # fmt: skip
+    return convert_one(job.path, job.out_dir, job.request, skip_up_to_date=True)
 
 
-def _init_worker(threads: int) -> None:
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _init_worker(threads: int, parent: int) -> None:
     # Workers share the cores: each runs its compiled kernels on its share of them.
     import cv2
     import numba
 
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     cv2.setNumThreads(max(1, threads))
+    # A parent killed outright cannot stop its workers; they notice it is gone and leave.
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
 
 def remove_partial_files(out_dir: str | os.PathLike[str]) -> int:
@@ -160,21 +108,54 @@ class Summary:
         }
 
 
+def plan_jobs(jobs: Sequence[Job]) -> tuple[list[Job], list[Outcome]]:
+    """The jobs to run, and failures for those whose output another job already owns.
+
+    Jobs are taken in path order; a job for a product already listed (same label/data pair) is dropped,
+    and one whose output name another product holds is failed with both named.
+    """
+    claims = Claims()
+    keep: list[Job] = []
+    refused: list[Outcome] = []
+    seen: set[tuple[str, str]] = set()
+    for job in sorted(jobs, key=lambda j: j.path):
+        pair = (job.out_dir, _product_key(job.path))
+        if pair in seen:
+            continue
+        seen.add(pair)
+        target = Path(job.out_dir) / output_key(job.path)
+        owner = claims.claim(target, job.path)
+        if owner is None:
+            keep.append(job)
+        else:
+            refused.append(Outcome(job.path, "failed", error=collision_message(job.path, owner, target)))
+    return keep, refused
+
+
+def _product_key(path: str) -> str:
+    """A label and its data file as one key: the path without a GRAS label's trailing ``L``."""
+    resolved = str(Path(path).resolve())
+    return os.path.join(os.path.dirname(resolved), output_key(resolved))
+
+
 def process(
     jobs: Sequence[Job],
     workers: int | None = None,
     scheduler: str | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
+    runner: Callable[[Job], Outcome] = run_job,
 ) -> Summary:
     """Run ``jobs`` on ``workers`` local processes (all cores by default) or on the Dask cluster at
-    ``scheduler`` (``tcp://host:port``). ``on_outcome`` is called as each finishes (progress display).
+    ``scheduler`` (``tcp://host:port``). ``on_outcome`` is called as each finishes (progress display);
+    ``runner`` converts one job (:func:`run_job`; it must be importable by the workers).
 
-    A KeyboardInterrupt stops the run: pending jobs are cancelled, running ones finish or clean up, and the
-    summary says ``interrupted``.
+    A KeyboardInterrupt stops the run: pending jobs are cancelled, running ones are stopped and their
+    temporary files removed, and the summary says ``interrupted``.
     """
     started = time.perf_counter()
     summary = Summary()
-    for out_dir in {job.out_dir for job in jobs}:
+    out_dirs = {job.out_dir for job in jobs}
+    for out_dir in out_dirs:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         remove_partial_files(out_dir)
 
@@ -183,40 +164,107 @@ def process(
         if on_outcome is not None:
             on_outcome(outcome)
 
+    runnable, refused = plan_jobs(jobs)
+    for outcome in refused:
+        collect(outcome)
     try:
         if scheduler:
-            _run_dask(jobs, scheduler, collect)
+            _run_dask(runnable, scheduler, collect, runner)
         else:
-            _run_local(jobs, workers or os.cpu_count() or 1, collect)
+            _run_local(runnable, workers or os.cpu_count() or 1, collect, runner)
     except KeyboardInterrupt:
         summary.interrupted = True
+        for out_dir in out_dirs:
+            remove_partial_files(out_dir)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _run_local(jobs: Sequence[Job], workers: int, collect: Callable[[Outcome], None]) -> None:
+def _run_local(
+    jobs: Sequence[Job], workers: int, collect: Callable[[Outcome], None], runner: Callable[[Job], Outcome]
+) -> None:
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
-            collect(run_job(job))
+            collect(runner(job))
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")  # no fork: compiled-kernel thread pools do not survive it
-    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,))
+    pending = list(jobs)
+    for _attempt in range(_POOL_RESTARTS + 1):
+        if not pending:
+            return
+        pending = _run_pool(pending, workers, threads, context, collect, runner)
+    for job in pending:
+        collect(Outcome(job.path, "failed", error=f"{job.path}: a worker process died while converting"))
+
+
+def _run_pool(
+    jobs: list[Job],
+    workers: int,
+    threads: int,
+    context: Any,
+    collect: Callable[[Outcome], None],
+    runner: Callable[[Job], Outcome],
+) -> list[Job]:
+    """Run jobs on one pool; returns those left undone when a worker died (the pool is then broken)."""
+    executor = ProcessPoolExecutor(
+        min(workers, len(jobs)), mp_context=context, initializer=_init_worker, initargs=(threads, os.getpid())
+    )
+    futures: dict[Future[Outcome], Job] = {}
+    collected: set[Future[Outcome]] = set()
     try:
-        futures = {executor.submit(run_job, job): job for job in jobs}
-        for future in as_completed(futures):
-            try:
-                collect(future.result())
-            except Exception as exc:  # a worker died (killed, out of memory): report and carry on
-                job = futures[future]
-                collect(Outcome(job.path, "failed", error=f"{job.path}: worker failed: {exc}"))
-    except KeyboardInterrupt:
-        executor.shutdown(wait=True, cancel_futures=True)
+        futures = {executor.submit(runner, job): job for job in jobs}
+        remaining = set(futures)
+        while remaining:
+            done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+            for future in done:
+                try:
+                    outcome = future.result()
+                except BrokenProcessPool:
+                    executor.shutdown(wait=True, cancel_futures=True)
+                    return [
+                        job
+                        for f, job in futures.items()
+                        if f not in collected and not _collect_done(f, collect)
+                    ]
+                except Exception as exc:  # the job could not even be sent or returned: report, go on
+                    job = futures[future]
+                    outcome = Outcome(job.path, "failed", error=f"{job.path}: worker failed: {exc}")
+                collected.add(future)
+                collect(outcome)
+    except BaseException:
+        _stop_now(executor)
         raise
     executor.shutdown(wait=True)
+    return []
 
 
-def _run_dask(jobs: Sequence[Job], scheduler: str, collect: Callable[[Outcome], None]) -> None:
+def _collect_done(future: Future[Outcome], collect: Callable[[Outcome], None]) -> bool:
+    """Collect a future that finished before its pool broke; False if it has no outcome."""
+    if not future.done() or future.cancelled() or future.exception() is not None:
+        return False
+    collect(future.result())
+    return True
+
+
+def _stop_now(executor: ProcessPoolExecutor) -> None:
+    """Cancel pending jobs and end running ones at once, rather than waiting for them to finish.
+
+    The executor offers no public way to stop busy workers, so they are terminated through its process
+    table; outputs are written atomically, so what they leave is only temporary files.
+    """
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for worker in processes:
+        if worker.is_alive():
+            worker.terminate()
+    for worker in processes:
+        worker.join(timeout=5)
+
+
+def _run_dask(
+    jobs: Sequence[Job], scheduler: str, collect: Callable[[Outcome], None], runner: Callable[[Job], Outcome]
+) -> None:
     try:
         from distributed import Client
         from distributed import as_completed as dask_completed
@@ -224,10 +272,11 @@ def _run_dask(jobs: Sequence[Job], scheduler: str, collect: Callable[[Outcome], 
         raise FarsideError("--scheduler needs dask.distributed: pip install 'farside[dask]'") from None
     try:
         client = Client(scheduler, timeout="20s")
-    except OSError as exc:
+    except (OSError, TimeoutError) as exc:
         raise FarsideError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    futures = []
     try:
-        futures = client.map(run_job, list(jobs), pure=False)
+        futures = client.map(runner, list(jobs), pure=False)
         index = {future.key: job for future, job in zip(futures, jobs, strict=True)}
         for future in dask_completed(futures):
             try:
@@ -251,4 +300,13 @@ def write_report(summary: Summary, out_dir: str | os.PathLike[str]) -> Path:
     return path
 
 
-__all__ = ["Job", "Outcome", "Summary", "process", "remove_partial_files", "run_job", "write_report"]
+__all__ = [
+    "Job",
+    "Outcome",
+    "Summary",
+    "plan_jobs",
+    "process",
+    "remove_partial_files",
+    "run_job",
+    "write_report",
+]

@@ -12,7 +12,6 @@ import os
 import struct
 import tempfile
 import zlib
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -26,35 +25,57 @@ EXTENSIONS = {"png": ".png", "tiff": ".tif", "jpeg": ".jpg"}
 PROVENANCE_KEY = "farside:provenance"
 
 
-@cache
 def farside_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from farside import __version__
 
-    try:
-        return version("farside")
-    except PackageNotFoundError:  # running from a source tree
-        return "0+unknown"
+    return __version__
 
 
-def output_path(product: Product, directory: str | os.PathLike[str], fmt: str) -> Path:
-    """``DIR/<product id><ext>``, e.g. ``CE4_..._0001_B.2B.png``."""
-    return Path(directory) / f"{product.name}{EXTENSIONS[fmt]}"
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-")
+
+
+def safe_file_name(name: str, limit: int = 200) -> str:
+    """``name`` reduced to a plain file name: letters, digits, ``._+-``; no leading dot or underscore; at
+    most ``limit`` characters.
+
+    >>> safe_file_name("../../etc/passwd")
+    'passwd'
+    >>> safe_file_name("CE4 GRAS:x?.2B")
+    'CE4_GRAS_x_.2B'
+    >>> safe_file_name("CE4_GRAS_PCAML-C-006_SCI_N_20190104084559_20190104084559_0001_B.2B")
+    'CE4_GRAS_PCAML-C-006_SCI_N_20190104084559_20190104084559_0001_B.2B'
+    """
+    base = name.replace("\\", "/").rstrip("/").rpartition("/")[2]
+    cleaned = "".join(c if c in _SAFE else "_" for c in base).lstrip("._") or "product"
+    return cleaned[:limit]
+
+
+def output_path(data_path: str | os.PathLike[str], directory: str | os.PathLike[str], suffix: str) -> Path:
+    """``DIR/<data file name><suffix>``, always directly inside ``DIR``.
+
+    >>> output_path("/release/CE4_X.2B", "out", ".png").as_posix()
+    'out/CE4_X.2B.png'
+    """
+    return Path(directory) / (safe_file_name(Path(data_path).name) + suffix)
 
 
 def sidecar_path(image_path: Path) -> Path:
     return image_path.with_name(image_path.name + ".json")
 
 
-def provenance(product: Product, rendered: Rendered) -> dict[str, Any]:
-    """What made an output: source, software and every setting, plus what the data made of them."""
+def provenance(
+    product: Product, settings: Settings, applied: dict[str, Any], warnings: list[str]
+) -> dict[str, Any]:
+    """What made an output: the source files (full paths), software and every setting, plus what the data
+    made of them."""
     return {
         "source_product_id": product.name,
-        "source_label": product.label_path.name,
-        "source_data": product.data_path.name,
+        "source_label": str(product.label_path.resolve()),
+        "source_data": str(product.data_path.resolve()),
         "software": f"farside {farside_version()}",
-        "settings": rendered.settings.to_dict(),
-        "applied": rendered.applied,
-        "warnings": rendered.warnings,
+        "settings": settings.to_dict(),
+        "applied": applied,
+        "warnings": warnings,
     }
 
 
@@ -84,8 +105,11 @@ def _itxt(keyword: str, text: str) -> bytes:
     return _png_chunk(b"iTXt", keyword.encode("latin-1") + b"\0\0\0\0\0" + text.encode("utf-8"))
 
 
-def encode_png(image: np.ndarray, texts: dict[str, str], compression: int = 1) -> bytes:
-    """PNG bytes (8 or 16 bit, grey or RGB) with ``texts`` as iTXt chunks after the header."""
+def encode_png(
+    image: np.ndarray, texts: dict[str, str], compression: int = 1, transfer: str = "srgb"
+) -> bytes:
+    """PNG bytes (8 or 16 bit, grey or RGB) with ``texts`` as iTXt chunks after the header, and the colour
+    encoding stated: an sRGB chunk (perceptual intent) for sRGB output, gAMA 1.0 for linear output."""
     pixels = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image  # OpenCV writes BGR
     # Camera frames are noisy: LZ77 string matching finds little in them, so Huffman coding of "Up"-filtered
     # rows keeps files within ~5 % of zlib's best at about twice the speed of OpenCV's defaults.
@@ -99,7 +123,11 @@ def encode_png(image: np.ndarray, texts: dict[str, str], compression: int = 1) -
         raise OSError("PNG encoding failed")
     raw = buffer.tobytes()
     header_end = 8 + 25  # signature + IHDR chunk (length 13)
-    extra = b"".join(_itxt(key, value) for key, value in texts.items())
+    if transfer == "srgb":
+        colour = _png_chunk(b"sRGB", b"\0")
+    else:
+        colour = _png_chunk(b"gAMA", struct.pack(">I", 100000))
+    extra = colour + b"".join(_itxt(key, value) for key, value in texts.items())
     return raw[:header_end] + extra + raw[header_end:]
 
 
@@ -131,12 +159,18 @@ def encode_jpeg(image: np.ndarray, comment: str, quality: int) -> bytes:
 
 
 def encode(
-    image: np.ndarray, fmt: str, prov: dict[str, Any], quality: int = 92, png_compression: int = 1
+    image: np.ndarray,
+    fmt: str,
+    prov: dict[str, Any],
+    quality: int = 92,
+    png_compression: int = 1,
+    transfer: str = "srgb",
 ) -> bytes:
     """Image bytes in ``fmt`` with the provenance (JSON) embedded."""
     text = json.dumps(prov, sort_keys=True)
     if fmt == "png":
-        return encode_png(image, {PROVENANCE_KEY: text, "Software": prov["software"]}, png_compression)
+        texts = {PROVENANCE_KEY: text, "Software": prov["software"]}
+        return encode_png(image, texts, png_compression, transfer)
     if fmt == "tiff":
         return encode_tiff(image, text, prov["software"])
     if fmt == "jpeg":
@@ -163,53 +197,50 @@ def sidecar(product: Product, prov: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def write_outputs(target: Path, payload: bytes, side: dict[str, Any]) -> Path:
+    """Write an image and its sidecar atomically; the image first, so that a sidecar (which marks the output
+    done) never outlives its image."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, payload)
+    write_atomic(sidecar_path(target), (json.dumps(side, indent=2) + "\n").encode("utf-8"))
+    return target
+
+
 def write_radiance(
     product: Product,
     image: np.ndarray,
     description: dict[str, Any],
     settings: Settings,
-    directory: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    job_stamp: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a float32 radiance TIFF (``<id>.radiance.tif``) and its sidecar atomically."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"{product.name}.radiance.tif"
-    prov = {
-        "source_product_id": product.name,
-        "source_label": product.label_path.name,
-        "source_data": product.data_path.name,
-        "software": f"farside {farside_version()}",
-        "settings": settings.to_dict(),
-        "applied": description,
-        "warnings": [],
-    }
+    """Write a float32 radiance TIFF and its sidecar atomically to ``target``."""
+    prov = provenance(product, settings, description, [])
+    side = sidecar(product, prov)
+    if job_stamp is not None:
+        side["job"] = job_stamp
     payload = encode_tiff(image, json.dumps(prov, sort_keys=True), prov["software"])
-    write_atomic(target, payload)
-    write_atomic(sidecar_path(target), json.dumps(sidecar(product, prov), indent=2).encode("utf-8"))
-    return target
+    return write_outputs(Path(target), payload, side)
 
 
 def write_rendered(
     product: Product,
     rendered: Rendered,
-    directory: str | os.PathLike[str],
+    target: str | os.PathLike[str],
     job_stamp: dict[str, Any] | None = None,
 ) -> Path:
-    """Write the image and its sidecar atomically into ``directory``; returns the image's path.
+    """Write the image and its sidecar atomically to ``target``; returns ``target``.
 
-    ``job_stamp`` (inputs and settings digest, from batch runs) goes into the sidecar only, so that a
-    later run can tell the output is up to date.
+    ``job_stamp`` (inputs and settings digest) goes into the sidecar only, so that a later run can tell the
+    output is up to date.
     """
     settings = rendered.settings
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = output_path(product, directory, settings.output_format)
-    prov = provenance(product, rendered)
-    payload = encode(rendered.image, settings.output_format, prov, settings.quality, settings.png_compression)
+    prov = provenance(product, settings, rendered.applied, rendered.warnings)
+    payload = encode(
+        rendered.image, settings.output_format, prov, settings.quality, settings.png_compression,
+        settings.transfer,
+    )  # fmt: skip
     side = sidecar(product, prov)
     if job_stamp is not None:
         side["job"] = job_stamp
-    # The image first, then the sidecar: a sidecar (which marks the output done) never outlives its image.
-    write_atomic(target, payload)
-    write_atomic(sidecar_path(target), json.dumps(side, indent=2).encode("utf-8"))
-    return target
+    return write_outputs(Path(target), payload, side)

@@ -18,148 +18,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from farside import calibrate, colour, defects, tone
-from farside.demosaic import DEFAULT_METHOD, METHODS, PATTERNS, demosaic
+from farside.demosaic import demosaic
 from farside.errors import SettingsError
 from farside.products.reader import Product
-from farside.profiles import Profile, load_profile
-
-WHITE_BALANCE_MODES = ("none", "profile", "grey-world", "label", "grey-patch", "manual")
-STRETCH_MODES = ("none", "percentile", "gamma", "clahe", "decorrelation")
-_FORMATS = ("png", "tiff", "jpeg")
-_FORMAT_ALIASES = {"tif": "tiff", "jpg": "jpeg"}
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Every knob of the pipeline, resolved from a profile (+ user file + overrides)."""
-
-    profile: str
-    profile_sources: tuple[str, ...]
-    cfa: str
-    bit_depth: int
-    black_level: float
-    saturation: float
-    input: str
-    edge_repair: tuple[int, int, int, int]
-    flat: str
-    hot_pixels: bool
-    hot_pixel_sigma: float
-    hot_pixel_threshold: float
-    exposure_time_unit: str
-    normalise_exposure: bool
-    demosaic: str
-    demosaic_domain: str
-    white_balance: str
-    white_balance_gains: tuple[float, float, float]
-    grey_patch: tuple[int, int, int, int]
-    matrix: tuple[tuple[float, ...], ...]
-    stretch: str
-    low: float
-    high: float
-    linked: bool
-    gamma: float
-    clahe_clip: float
-    clahe_tiles: int
-    transfer: str
-    output_format: str
-    output_bits: int
-    quality: int
-    png_compression: int
-
-    @classmethod
-    def from_profile(cls, profile: Profile) -> Settings:
-        v = profile.values
-        sensor, col, tone_, process, output = (
-            v[k] for k in ("sensor", "colour", "tone", "process", "output")
-        )
-        method = process["demosaic"]
-        fmt = str(output["format"]).lower()
-        try:
-            settings = cls(
-                profile=profile.name,
-                profile_sources=profile.sources,
-                cfa=str(sensor["cfa"]).upper() if str(sensor["cfa"]).lower() != "none" else "none",
-                bit_depth=int(sensor["bit_depth"]),
-                black_level=float(sensor["black_level"]),
-                saturation=float(sensor["saturation"]),
-                input=str(sensor["input"]),
-                edge_repair=tuple(int(n) for n in sensor["edge_repair"]),  # type: ignore[arg-type]
-                flat=str(sensor["flat"]),
-                hot_pixels=bool(sensor["hot_pixels"]),
-                hot_pixel_sigma=float(sensor["hot_pixel_sigma"]),
-                hot_pixel_threshold=float(sensor["hot_pixel_threshold"]),
-                exposure_time_unit=str(sensor["exposure_time_unit"]),
-                normalise_exposure=bool(sensor["normalise_exposure"]),
-                demosaic=DEFAULT_METHOD if method == "default" else str(method),
-                demosaic_domain=str(process["demosaic_domain"]),
-                white_balance=str(col["white_balance"]),
-                white_balance_gains=tuple(float(g) for g in col["white_balance_gains"]),  # type: ignore[arg-type]
-                grey_patch=tuple(int(n) for n in col["grey_patch"]),  # type: ignore[arg-type]
-                matrix=tuple(tuple(float(x) for x in row) for row in col["matrix"]),
-                stretch=str(tone_["stretch"]),
-                low=float(tone_["low"]),
-                high=float(tone_["high"]),
-                linked=bool(tone_["linked"]),
-                gamma=float(tone_["gamma"]),
-                clahe_clip=float(tone_["clahe_clip"]),
-                clahe_tiles=int(tone_["clahe_tiles"]),
-                transfer=str(tone_["transfer"]),
-                output_format=_FORMAT_ALIASES.get(fmt, fmt),
-                output_bits=int(output["bits"]),
-                quality=int(output["quality"]),
-                png_compression=int(output["png_compression"]),
-            )
-        except (TypeError, ValueError) as exc:
-            raise SettingsError(f"impossible setting: {exc}") from None
-        settings.check()
-        return settings
-
-    def check(self) -> None:
-        """Raise :class:`SettingsError` naming the first impossible value."""
-        problems = [
-            (
-                self.cfa != "none" and self.cfa not in PATTERNS,
-                f"cfa {self.cfa!r} (none or {', '.join(PATTERNS)})",
-            ),
-            (not 1 <= self.bit_depth <= 32, f"bit_depth {self.bit_depth} (1..32)"),
-            (self.input not in ("linear", "srgb"), f"input {self.input!r} (linear or srgb)"),
-            (len(self.edge_repair) != 4 or min(self.edge_repair) < 0, f"edge_repair {self.edge_repair}"),
-            (
-                self.hot_pixel_sigma <= 0 or self.hot_pixel_threshold <= 0,
-                "hot pixel thresholds must be positive",
-            ),
-            (self.demosaic not in METHODS, f"demosaic {self.demosaic!r} ({', '.join(METHODS)})"),
-            (self.demosaic_domain not in ("linear", "sqrt"), f"demosaic_domain {self.demosaic_domain!r}"),
-            (
-                self.white_balance not in WHITE_BALANCE_MODES,
-                f"white_balance {self.white_balance!r} ({', '.join(WHITE_BALANCE_MODES)})",
-            ),
-            (len(self.white_balance_gains) != 3 or min(self.white_balance_gains) <= 0, "white_balance_gains"),
-            (len(self.grey_patch) != 4, f"grey_patch {self.grey_patch} (x, y, width, height)"),
-            (self.stretch not in STRETCH_MODES, f"stretch {self.stretch!r} ({', '.join(STRETCH_MODES)})"),
-            (not 0 <= self.low < self.high <= 100, f"stretch percentiles {self.low}, {self.high}"),
-            (self.gamma <= 0, f"gamma {self.gamma}"),
-            (self.clahe_clip <= 0 or self.clahe_tiles < 1, "clahe_clip and clahe_tiles must be positive"),
-            (self.transfer not in ("srgb", "linear"), f"transfer {self.transfer!r} (srgb or linear)"),
-            (self.output_format not in _FORMATS, f"output format {self.output_format!r}"),
-            (self.output_bits not in (8, 16), f"output bits {self.output_bits} (8 or 16)"),
-            (self.output_format == "jpeg" and self.output_bits != 8, "jpeg output is 8-bit only"),
-            (not 1 <= self.quality <= 100, f"jpeg quality {self.quality}"),
-            (not 0 <= self.png_compression <= 9, f"png compression {self.png_compression}"),
-        ]
-        for bad, what in problems:
-            if bad:
-                raise SettingsError(f"impossible setting: {what}")
-        colour.colour_matrix(self.matrix)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from farside.profiles import load_profile
+from farside.settings import Settings
 
 
 def settings_for(

@@ -1,12 +1,13 @@
 """Instrument calibration profiles: every camera constant lives in a TOML file here, not in code.
 
-A profile is ``default.toml`` overlaid with the instrument's file (chosen by its ``[match]`` table against
-the product's metadata), then with a user file, then with single ``section.key=value`` overrides.
+A profile is the schema's defaults (:mod:`farside.settings`, shown by ``farside profile show default``)
+overlaid with the instrument's file (chosen by its ``[match]`` table against the product's metadata), then
+with a user file, then with single ``section.key=value`` overrides. Every layer is checked against the schema
+as it is applied, so a mistake names the file (or flag) and the key.
 """
 
 from __future__ import annotations
 
-import copy
 import os
 import tomllib
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 
 from farside.errors import ProfileError
 from farside.products.meta import Meta
+from farside.settings import OPTION_BY_KEY, defaults, plain
 
 _MATCH_FIELDS = ("mission", "instrument", "mode", "level", "camera")
 
@@ -56,24 +58,32 @@ def _bundled() -> dict[str, dict[str, Any]]:
 
 def profile_names() -> list[str]:
     """Names of the bundled instrument profiles."""
-    return sorted(name for name in _bundled() if name != "default")
+    return sorted(_bundled())
 
 
-def _merge(base: dict[str, Any], layer: dict[str, Any], origin: str, path: str = "") -> None:
+def _merge(base: dict[str, Any], layer: dict[str, Any], origin: str) -> None:
     for key, value in layer.items():
-        where = f"{path}{key}"
-        if key in ("match", "name", "description") and not path:
+        if key in ("match", "name", "description"):
             if key != "match":
                 base[key] = value
             continue
-        if key not in base:
-            raise ProfileError(f"{origin}: unknown profile key {where!r}")
-        if isinstance(base[key], dict):
-            if not isinstance(value, dict):
-                raise ProfileError(f"{origin}: {where!r} must be a table")
-            _merge(base[key], value, origin, f"{where}.")
-        else:
-            base[key] = value
+        if key not in base or not isinstance(base[key], dict):
+            raise ProfileError(f"{origin}: unknown profile section {key!r}")
+        if not isinstance(value, dict):
+            raise ProfileError(f"{origin}: {key!r} must be a table")
+        for name, item in value.items():
+            _set(base, f"{key}.{name}", item, origin)
+
+
+def _set(values: dict[str, Any], dotted: str, raw: Any, origin: str) -> None:
+    option = OPTION_BY_KEY.get(dotted)
+    if option is None:
+        raise ProfileError(f"{origin}: unknown profile key {dotted!r}")
+    try:
+        parsed = option.parse(raw)
+    except ValueError as exc:
+        raise ProfileError(f"{origin}: {dotted}: {exc}") from None
+    values[option.section][option.name] = plain(parsed)
 
 
 def _matches(data: dict[str, Any], meta: Meta) -> int:
@@ -99,18 +109,6 @@ def profile_for(meta: Meta) -> str:
     return best
 
 
-def _coerce(raw: str, current: Any) -> Any:
-    if isinstance(current, bool):
-        if raw.lower() in ("1", "true", "yes", "on"):
-            return True
-        if raw.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(raw)
-    if isinstance(current, int | float | list):
-        return tomllib.loads(f"v = {raw}")["v"]
-    return raw
-
-
 def load_profile(
     name_or_meta: str | Meta,
     user_file: str | os.PathLike[str] | None = None,
@@ -130,11 +128,10 @@ def load_profile(
     """
     bundled = _bundled()
     name = profile_for(name_or_meta) if isinstance(name_or_meta, Meta) else name_or_meta
-    if name not in bundled:
+    if name != "default" and name not in bundled:
         known = ", ".join(profile_names())
-        raise ProfileError(f"no profile named {name!r} (bundled: {known})")
-    values = copy.deepcopy(bundled["default"])
-    values.pop("match", None)
+        raise ProfileError(f"no profile named {name!r} (bundled: default, {known})")
+    values: dict[str, Any] = defaults()
     sources = ["default"]
     if name != "default":
         _merge(values, bundled[name], f"profile {name}")
@@ -143,8 +140,9 @@ def load_profile(
         path = Path(user_file)
         try:
             text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ProfileError(f"{path}: cannot read profile ({exc.strerror or exc})") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise ProfileError(f"{path}: cannot read profile ({reason})") from None
         layer = _parse(text, str(path))
         _merge(values, layer, str(path))
         flat = layer.get("sensor", {}).get("flat")
@@ -152,13 +150,6 @@ def load_profile(
             values["sensor"]["flat"] = str(path.parent / flat)
         sources.append(str(path))
     for dotted, raw in (overrides or {}).items():
-        section, _, key = dotted.partition(".")
-        if section not in values or not isinstance(values[section], dict) or key not in values[section]:
-            raise ProfileError(f"unknown profile key {dotted!r}")
-        current = values[section][key]
-        try:
-            values[section][key] = _coerce(raw, current) if isinstance(raw, str) else raw
-        except (ValueError, tomllib.TOMLDecodeError):
-            raise ProfileError(f"{dotted}: cannot use {raw!r} here (now {current!r})") from None
+        _set(values, dotted, raw, "setting")
         sources.append(f"{dotted}={raw}")
     return Profile(name=name, sources=tuple(sources), values=values)

@@ -1,0 +1,51 @@
+"""What every subcommand shares: printing one line per problem, and checking paths before any work."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from farside.errors import FarsideError
+
+
+class UsageError(FarsideError):
+    """A mistake on the command line: reported once, exit status 2, before any work."""
+
+
+def error(message: str) -> None:
+    print(f"farside: error: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def warn(message: str) -> None:
+    print(f"farside: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def existing_inputs(paths: list[Path]) -> list[Path]:
+    """The paths, or a :class:`UsageError` naming those that do not exist."""
+    missing = [str(p) for p in paths if not os.path.lexists(p)]
+    if missing:
+        raise UsageError(f"no such file or folder: {', '.join(missing)}")
+    return paths
+
+
+def writable_folder(path: Path) -> Path:
+    """Create the output folder if need be and make sure files can be written into it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".farside-check-", suffix=".part"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write output here ({exc.strerror or exc})") from None
+    return path
+
+
+def formatter(prog: str) -> argparse.HelpFormatter:
+    """Help that keeps the examples' line breaks."""
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=34, width=110)
+
+
+def examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)

@@ -1,0 +1,44 @@
+"""``farside fetch``: download what a portal download list names."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from farside.cli.common import error, examples, existing_inputs, formatter, writable_folder
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from farside.fetch import fetch, read_download_list
+
+    listing = existing_inputs([args.list])[0]
+    urls = read_download_list(listing)
+    result = fetch(urls, writable_folder(args.output), workers=args.workers, retries=args.retries,
+                   backoff=args.backoff)  # fmt: skip
+    for failure in result.failures:
+        error(failure)
+    print(
+        f"{len(result.downloaded)} downloaded, {len(result.skipped)} already complete, "
+        f"{len(result.failures)} failed; report: {result.report}"
+    )
+    return 1 if result.failures else 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    fetch_cmd = commands.add_parser(
+        "fetch",
+        help="download the products of a portal download list",
+        description="Download every file a portal download list (downloadResult.txt) names, resuming and "
+        "retrying, then check each data file against its label.",
+        epilog=examples("farside fetch downloadResult.txt -o release/"),
+        formatter_class=formatter,
+    )
+    fetch_cmd.add_argument("list", type=Path, metavar="LIST", help="the portal's downloadResult.txt")
+    fetch_cmd.add_argument("-o", "--output", type=Path, required=True, help="download folder")
+    fetch_cmd.add_argument("--workers", type=int, default=4, help="concurrent downloads [default: 4]")
+    fetch_cmd.add_argument(
+        "--retries", type=int, default=5, help="attempts per file after the first [default: 5]"
+    )
+    fetch_cmd.add_argument("--backoff", type=float, default=1.0,
+                           help="first retry delay in s, doubling [default: 1]")  # fmt: skip
+    fetch_cmd.set_defaults(func=cmd_fetch)
