@@ -16,14 +16,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-from farside.demosaic import demosaic, demosaic_methods
-from farside.errors import FarsideError, ProductError
-from farside.output import EXTENSIONS
-from farside.pipeline import Rendered, Settings, settings_for
-from farside.pipeline import render as _render
-from farside.products import Meta, Product, ProductName, parse_name, read
-from farside.profiles import load_profile, profile_names
-from farside.radiometry import radiance
+from farside._numba_cache import ensure_numba_cache
+
+ensure_numba_cache()
+
+from farside.demosaic import demosaic, demosaic_methods  # noqa: E402
+from farside.errors import FarsideError, ProductError  # noqa: E402
+from farside.output import EXTENSIONS  # noqa: E402
+from farside.pipeline import Rendered, Settings, settings_for  # noqa: E402
+from farside.pipeline import render as _render  # noqa: E402
+from farside.products import Meta, Product, ProductName, parse_name, read  # noqa: E402
+from farside.profiles import load_profile, profile_names  # noqa: E402
+from farside.radiometry import radiance  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -64,6 +65,8 @@ def _init_worker(threads: int, parent: int) -> None:
 
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     cv2.setNumThreads(max(1, threads))
+    # Ctrl-C reaches the whole process group: the parent alone decides, and stops the workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A parent killed outright cannot stop its workers; they notice it is gone and leave.
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 

@@ -131,6 +131,16 @@ def encode_png(
     return raw[:header_end] + extra + raw[header_end:]
 
 
+def _predictor(dtype: np.dtype) -> int | None:
+    """Horizontal differencing for integers; for floats the floating-point predictor, which tifffile only
+    has with imagecodecs (the optional extra ``farside[radiance]``), else none."""
+    if np.dtype(dtype).kind in "ui":
+        return 2
+    import importlib.util
+
+    return 3 if importlib.util.find_spec("imagecodecs") is not None else None
+
+
 def encode_tiff(image: np.ndarray, description: str, software: str) -> bytes:
     import tifffile
 
@@ -145,7 +155,7 @@ def encode_tiff(image: np.ndarray, description: str, software: str) -> bytes:
         metadata=None,
         compression="zlib",
         compressionargs={"level": 1},
-        predictor=2 if image.dtype.kind in "ui" else 3,  # floating-point predictor for radiance
+        predictor=_predictor(image.dtype),
     )
     return stream.getvalue()
 

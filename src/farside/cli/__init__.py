@@ -12,6 +12,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from farside.cli import catalog, convert, fetch, info, process, profiles
 from farside.cli.common import error
@@ -20,10 +21,17 @@ from farside.errors import FarsideError
 COMMANDS = (convert, info, profiles, catalog, process, fetch)
 
 
+class Parser(argparse.ArgumentParser):
+    """Argument mistakes are one line, not the whole usage (``--help`` has that)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from farside import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="farside",
         description="True-colour images from the raw camera releases of China's lunar and planetary "
         "missions.",
