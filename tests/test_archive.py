@@ -233,3 +233,41 @@ def test_run_job_library_api(tmp_path):
     )
     assert summary.count("converted") == 1 and next((tmp_path / "out2").glob("*.tif"))
     assert np.isfinite(summary.seconds) and datetime.now(UTC)
+
+
+def test_an_unexpected_error_in_one_product_stops_neither_index_nor_process(tmp_path, monkeypatch):
+    made = _release(tmp_path / "release")
+    import farside.catalog as catalog
+    import farside.products.reader as reader
+
+    victim = made["ce4-pcam-q-1"]
+    original = reader.read
+
+    def flaky(path):
+        if Path(path).name == victim.name:
+            raise RecursionError("maximum recursion depth exceeded")
+        return original(path)
+
+    monkeypatch.setattr(catalog, "read", flaky)
+    report = index([tmp_path / "release"], tmp_path / "cat.db")
+    assert report.added == len(made) and report.invalid == 3
+    row = next(query(tmp_path / "cat.db", Filters(sequence_id=None, mode="Q")))
+    assert row["valid"] == 0 and "RecursionError" in row["reason"]
+
+    monkeypatch.setattr(reader, "read", flaky)
+    jobs = [Job(str(made[k]), str(tmp_path / "out")) for k in ("ce4-pcam-q-1", "ce4-tcam-2")]
+    summary = process(jobs, workers=1)
+    assert (summary.count("converted"), summary.count("failed")) == (1, 1)
+    assert victim.name in summary.failures[0].error and "RecursionError" in summary.failures[0].error
+
+
+def test_out_of_memory_in_one_product_is_one_failure(tmp_path, monkeypatch):
+    label = write_product("ce4-pcam-q", kodak(5), tmp_path / "in", shape=(64, 96))
+    import farside.pipeline as pipeline
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(pipeline, "render", no_memory)
+    outcome = run_job(Job(str(label), str(tmp_path / "out")))
+    assert outcome.status == "failed" and "not enough memory" in outcome.error and label.name in outcome.error

@@ -135,13 +135,18 @@ def _row(candidate: Candidate) -> dict[str, Any]:
         row["reason"] = f"no label found (expected {Path(candidate.key).name}L)"
         return row
     try:
-        product = read(path)
+        return _verdict(row, read(path))
     except ProductError as exc:
         row["reason"] = exc.problem
-        return row
-    except (FarsideError, OSError, ValueError) as exc:
-        row["reason"] = str(exc)
-        return row
+    except Exception as exc:  # whatever is wrong with one product is its verdict; the index goes on
+        from farside.conversion import failure_line
+
+        row["reason"] = failure_line(str(path), exc)
+    row["valid"] = 0
+    return row
+
+
+def _verdict(row: dict[str, Any], product: Any) -> dict[str, Any]:
     meta = product.meta
     expected = product.array.offset + product.array.nbytes
     row.update(
