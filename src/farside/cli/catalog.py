@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from farside.cli.common import examples, existing_inputs, formatter
+from farside.cli.common import add_command, existing_inputs
 from farside.cli.options import DB_ENVIRONMENT, DEFAULT_DB, add_filter_arguments, catalog_rows, default_db
 
 
@@ -68,27 +68,26 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 
 def register(commands: argparse._SubParsersAction) -> None:
     where = f"${DB_ENVIRONMENT} or ./{DEFAULT_DB}"
-    index_cmd = commands.add_parser(
+    index_cmd = add_command(
+        commands,
         "index",
-        help="catalog the products under folders into SQLite",
-        description=f"Catalog every product under the folders into a SQLite database ({where} unless --db "
+        "catalog the products under folders into SQLite",
+        f"Catalog every product under the folders into a SQLite database ({where} unless --db "
         "names one; ls and process --db read the same one). Re-indexing reads only changed files.",
-        epilog=examples("farside index release/", "farside index sol1/ sol2/ --db release.db"),
-        formatter_class=formatter,
+        "farside index release/",
+        "farside index sol1/ sol2/ --db release.db",
     )
     index_cmd.add_argument("folders", nargs="+", type=Path, metavar="DIR")
     index_cmd.add_argument("--db", type=Path, metavar="CATALOG", help=f"catalog database [default: {where}]")
     index_cmd.set_defaults(func=cmd_index)
 
-    ls = commands.add_parser(
+    ls = add_command(
+        commands,
         "ls",
-        help="list catalogued products, sorted by time",
-        description="List catalogued products, sorted by time, as a table, JSON or CSV.",
-        epilog=examples(
-            "farside ls --instrument PCAM --mode C --since 2019-01-04",
-            "farside ls --db release.db --status invalid --format csv",
-        ),
-        formatter_class=formatter,
+        "list catalogued products, sorted by time",
+        "List catalogued products, sorted by time, as a table, JSON or CSV.",
+        "farside ls --instrument PCAM --mode C --since 2019-01-04",
+        "farside ls --db release.db --status invalid --format csv",
     )
     add_filter_arguments(ls, "all")
     ls.add_argument("--format", choices=("table", "json", "csv"), default="table", help="[default: table]")

@@ -47,5 +47,10 @@ def formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=34, width=110)
 
 
-def examples(*lines: str) -> str:
-    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+def add_command(
+    commands: argparse._SubParsersAction, name: str, summary: str, description: str, *example_lines: str
+) -> argparse.ArgumentParser:
+    """A subcommand whose help has a one-line summary, a description and examples."""
+    epilog = "examples:\n" + "\n".join(f"  {line}" for line in example_lines) if example_lines else None
+    return commands.add_parser(name, help=summary, description=description, epilog=epilog,
+                               formatter_class=formatter)  # fmt: skip

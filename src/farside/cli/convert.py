@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from farside.cli.common import error, examples, existing_inputs, formatter, warn, writable_folder
+from farside.cli.common import add_command, error, existing_inputs, warn, writable_folder
 from farside.cli.options import add_settings_arguments, request_from
 from farside.conversion import Claims, Outcome, Request, collision_message, execute, plan
 
@@ -89,19 +89,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    convert = commands.add_parser(
+    convert = add_command(
+        commands,
         "convert",
-        help="convert products to true-colour images",
-        description="Convert products to true-colour images: one image and JSON sidecar per product, named "
+        "convert products to true-colour images",
+        "Convert products to true-colour images: one image and JSON sidecar per product, named "
         "after its data file.",
-        epilog=examples(
-            "farside convert CE4_GRAS_PCAML-C-*.2BL -o out/",
-            "farside convert FRAME.2BL -o out/ --format tiff --bits 16",
-            "farside convert TILES*.2BL -o pano/ --shared-stretch",
-            'farside convert FRAME.2BL -o out/ --white-balance "grey-patch 100,900,200,120"',
-            "farside convert TCAM.2CL -o out/ --radiance",
-        ),
-        formatter_class=formatter,
+        "farside convert CE4_GRAS_PCAML-C-*.2BL -o out/",
+        "farside convert FRAME.2BL -o out/ --format tiff --bits 16",
+        "farside convert TILES*.2BL -o pano/ --shared-stretch",
+        'farside convert FRAME.2BL -o out/ --white-balance "grey-patch 100,900,200,120"',
+        "farside convert TCAM.2CL -o out/ --radiance",
     )
     convert.add_argument("products", nargs="+", type=Path, metavar="PRODUCT", help="labels or data files")
     convert.add_argument("-o", "--output", type=Path, required=True, help="output folder")
@@ -114,12 +112,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_settings_arguments(convert)
     convert.set_defaults(func=cmd_convert)
 
-    demo = commands.add_parser(
+    demo = add_command(
+        commands,
         "demo",
-        help="convert the bundled sample products",
-        description="Convert the sample products bundled with farside and say where the outputs are.",
-        epilog=examples("farside demo -o demo-output"),
-        formatter_class=formatter,
+        "convert the bundled sample products",
+        "Convert the sample products bundled with farside and say where the outputs are.",
+        "farside demo -o demo-output",
     )
     demo.add_argument("-o", "--output", type=Path, default=Path("farside-demo"),
                       help="output folder [default: farside-demo]")  # fmt: skip

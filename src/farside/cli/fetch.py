@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from farside.cli.common import error, examples, existing_inputs, formatter, writable_folder
+from farside.cli.common import add_command, error, existing_inputs, writable_folder
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -25,13 +25,13 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    fetch_cmd = commands.add_parser(
+    fetch_cmd = add_command(
+        commands,
         "fetch",
-        help="download the products of a portal download list",
-        description="Download every file a portal download list (downloadResult.txt) names, resuming and "
+        "download the products of a portal download list",
+        "Download every file a portal download list (downloadResult.txt) names, resuming and "
         "retrying, then check each data file against its label.",
-        epilog=examples("farside fetch downloadResult.txt -o release/"),
-        formatter_class=formatter,
+        "farside fetch downloadResult.txt -o release/",
     )
     fetch_cmd.add_argument("list", type=Path, metavar="LIST", help="the portal's downloadResult.txt")
     fetch_cmd.add_argument("-o", "--output", type=Path, required=True, help="download folder")

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from farside.cli.common import error, examples, existing_inputs, formatter
+from farside.cli.common import add_command, error, existing_inputs
 from farside.conversion import failure_line
 
 
@@ -65,12 +65,13 @@ def _print_table(info: dict[str, Any]) -> None:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    info = commands.add_parser(
+    info = add_command(
+        commands,
         "info",
-        help="print a product's metadata",
-        description="Print every metadata field a product's label has.",
-        epilog=examples("farside info FRAME.2BL", "farside info FRAME.2BL --json"),
-        formatter_class=formatter,
+        "print a product's metadata",
+        "Print every metadata field a product's label has.",
+        "farside info FRAME.2BL",
+        "farside info FRAME.2BL --json",
     )
     info.add_argument("products", nargs="+", type=Path, metavar="PRODUCT")
     info.add_argument("--json", action="store_true", help="machine-readable JSON")

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from farside.cli.common import UsageError, error, examples, existing_inputs, formatter, writable_folder
+from farside.cli.common import UsageError, add_command, error, existing_inputs, writable_folder
 from farside.cli.options import add_filter_arguments, add_settings_arguments, catalog_rows, request_from
 
 
@@ -84,17 +84,15 @@ def _positive(text: str) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    process_cmd = commands.add_parser(
+    process_cmd = add_command(
+        commands,
         "process",
-        help="convert a whole folder or catalog, in parallel, resumably",
-        description="Convert every product under a folder, or those a catalog's filters select, on all cores "
+        "convert a whole folder or catalog, in parallel, resumably",
+        "Convert every product under a folder, or those a catalog's filters select, on all cores "
         "or a Dask cluster. Up-to-date outputs are skipped; failures are listed in OUT/farside-report.json.",
-        epilog=examples(
-            "farside process release/ -o converted/",
-            "farside process --db --instrument TCAM -o tcam/",
-            "farside process release/ -o converted/ --scheduler tcp://scheduler:8786",
-        ),
-        formatter_class=formatter,
+        "farside process release/ -o converted/",
+        "farside process --db --instrument TCAM -o tcam/",
+        "farside process release/ -o converted/ --scheduler tcp://scheduler:8786",
     )
     process_cmd.add_argument("folder", nargs="?", type=Path, metavar="DIR", help="folder of products")
     process_cmd.add_argument("-o", "--output", type=Path, required=True, help="output folder")

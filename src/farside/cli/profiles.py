@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from farside.cli.common import examples, formatter
+from farside.cli.common import add_command
 from farside.cli.options import add_settings_arguments, overrides_from
 from farside.errors import ProfileError
 
@@ -64,29 +64,25 @@ def cmd_demosaic_methods(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    profile = commands.add_parser("profile", help="instrument calibration profiles",
-                                  description="Instrument calibration profiles.")  # fmt: skip
+    profile = add_command(
+        commands, "profile", "instrument calibration profiles", "Instrument calibration profiles."
+    )
     profile_commands = profile.add_subparsers(dest="profile_command", required=True)
-    show = profile_commands.add_parser(
+    show = add_command(
+        profile_commands,
         "show",
-        help="print the effective profile",
-        description="Print the effective profile as TOML: the bundled one with a user file and flags "
-        "applied.",
-        epilog=examples(
-            "farside profile show ce4-pcam-colour",
-            "farside profile show tcam",
-            "farside profile show default --set tone.stretch=gamma",
-        ),
-        formatter_class=formatter,
+        "print the effective profile",
+        "Print the effective profile as TOML: the bundled one with a user file and flags applied.",
+        "farside profile show ce4-pcam-colour",
+        "farside profile show tcam",
+        "farside profile show default --set tone.stretch=gamma",
     )
     show.add_argument("name", help="profile name or instrument (e.g. ce4-pcam-colour, tcam, default)")
     add_settings_arguments(show)
     show.set_defaults(func=cmd_profile_show)
-    listing = profile_commands.add_parser(
-        "list", help="list bundled profiles", description="List bundled profiles."
-    )
+    listing = add_command(profile_commands, "list", "list bundled profiles", "List bundled profiles.")
     listing.set_defaults(func=cmd_profile_list)
-
-    methods = commands.add_parser("demosaic-methods", help="list demosaic methods",
-                                  description="List the demosaic methods available here.")  # fmt: skip
+    methods = add_command(
+        commands, "demosaic-methods", "list demosaic methods", "List the demosaic methods available."
+    )
     methods.set_defaults(func=cmd_demosaic_methods)
