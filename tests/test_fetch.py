@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import threading
@@ -338,3 +339,133 @@ def test_unsafe_file_names_are_failures_and_the_rest_is_fetched(tmp_path, served
     alone = fetch(extra, tmp_path / "alone", backoff=0.01)
     assert len(alone.failures) == len(bad) and alone.report == tmp_path / "alone" / "fetch-report.json"
     assert json.loads(alone.report.read_text())["failures"] == alone.failures
+
+
+# --- every download is kept: same names in different folders, the report's name ---------------------
+
+
+def test_same_names_in_different_folders_are_all_kept_in_pairs(tmp_path, served):
+    portal, labels = served
+    root = portal.root
+    p_a = write_product("ce4-pcam-c", kodak(7), root / "a", shape=(96, 128), start=sequence_start(9))
+    p_b = write_product("ce4-pcam-c", kodak(8), root / "b", shape=(96, 128), start=sequence_start(9))
+    q_a = write_product("ce4-pcam-q", kodak(9), root / "a", shape=(96, 128), start=sequence_start(8))
+    q_c = write_product("ce4-pcam-q", kodak(10), root / "c", shape=(96, 128), start=sequence_start(8))
+    assert p_a.name == p_b.name and q_a.name == q_c.name
+    p, q, r = p_a.name, q_a.name, labels[0].name
+    rel = [f"a/{p[:-1]}", f"b/{p}", f"b/{p[:-1]}", f"a/{p}",  # interleaved on purpose
+           f"a/{q[:-1]}", f"a/{q}", f"c/{q}", f"c/{q[:-1]}", r[:-1], r]  # fmt: skip
+    urls = [f"{portal.base}/{path}" for path in rel]
+    out = tmp_path / "downloads"
+    result = fetch(urls, out, backoff=0.01)
+    assert result.failures == [] and len(result.downloaded) == 10
+    where = {path: result.files[url] for path, url in zip(rel, urls, strict=True)}
+    assert len(set(where.values())) == 10  # nothing overwritten
+    for path, saved in where.items():
+        assert saved.is_relative_to(out)
+        assert saved.read_bytes() == (root / path).read_bytes()
+    for folder in "abc":  # a label and its data file from one URL folder share a folder
+        assert len({saved.parent for path, saved in where.items() if path.startswith(folder + "/")}) == 1
+    assert where[f"a/{p}"].parent != where[f"b/{p}"].parent
+    assert where[f"a/{q}"].parent != where[f"c/{q}"].parent
+    assert where[r].parent == out and where[f"a/{p}"].parent.parent == out  # no collision: top level
+    report = json.loads((out / "fetch-report.json").read_text())
+    assert report["files"][urls[0]] == where[rel[0]].relative_to(out).as_posix()
+    again = fetch(urls, out, backoff=0.01)  # the same list finds everything where it left it
+    assert len(again.skipped) == 10 and again.failures == [] and again.files == result.files
+
+
+def test_a_download_named_like_the_report_is_not_overwritten(tmp_path, served):
+    portal, labels = served
+    (portal.root / "fetch-report.json").write_bytes(b"the portal's own file\n")
+    (portal.root / "Fetch-Report.JSON").write_bytes(b"another\n")
+    names = ["fetch-report.json", "Fetch-Report.JSON", labels[0].name[:-1], labels[0].name]
+    urls = [f"{portal.base}/{name}" for name in names]
+    out = tmp_path / "downloads"
+    result = fetch(urls, out, backoff=0.01)
+    assert result.failures == [] and len(result.downloaded) == 4
+    saved, other = result.files[urls[0]], result.files[urls[1]]
+    assert saved.parent != out and saved.read_bytes() == b"the portal's own file\n"
+    assert other.parent != out and other.read_bytes() == b"another\n"
+    assert saved.parent != other.parent  # one name on a case-insensitive file system
+    assert json.loads((out / "fetch-report.json").read_text())["downloaded"] == urls
+
+
+# --- redirects ---------------------------------------------------------------------------------------
+
+
+def test_redirects_off_http_are_refused(tmp_path, served):
+    portal, labels = served
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    portal.redirects["to-ftp.2B"] = f"ftp://127.0.0.1:{port}/x.2B"
+    portal.redirects["to-file.2B"] = "file:///etc/hostname"
+    portal.redirects["to-http.2BL"] = f"{portal.base}/{labels[0].name}"
+    out = tmp_path / "downloads"
+    try:
+        for name in ("to-ftp.2B", "to-file.2B"):
+            with pytest.raises(DownloadError, match=r"redirect to .* refused"):
+                download(f"{portal.base}/{name}", out, retries=2, backoff=0.01, timeout=2)
+            assert portal.requests[name] == 1  # final: not retried
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody connected to the ftp:// address
+    finally:
+        listener.close()
+    assert download(f"{portal.base}/to-http.2BL", out, backoff=0.01) == "downloaded"
+    assert (out / "to-http.2BL").read_bytes() == labels[0].read_bytes()
+    assert not list(out.glob(".*.part"))
+
+
+# --- verification never stops the run; the report is always written ----------------------------------
+
+
+def test_exceptions_from_verification_are_failures(tmp_path, served, monkeypatch):
+    import farside.products.reader as reader
+
+    portal, labels = served
+    original = reader.read
+    raising = {
+        labels[1].name: RuntimeError("bug"),
+        labels[2].name: ValueError("odd"),
+        labels[3].name: OSError(5, "EIO"),
+    }
+
+    def read(path):
+        if Path(path).name in raising:
+            raise raising[Path(path).name]
+        return original(path)
+
+    monkeypatch.setattr(reader, "read", read)
+    out = tmp_path / "downloads"
+    result = fetch(read_download_list(_list(tmp_path, portal, labels)), out, backoff=0.01)
+    assert len(result.downloaded) == 10 and len(result.failures) == 3
+    failures = "\n".join(result.failures)
+    assert f"{labels[1].name}: RuntimeError: bug" in failures
+    assert f"{labels[2].name}: odd" in failures and f"{labels[3].name}: [Errno 5] EIO" in failures
+    assert json.loads(result.report.read_text())["failures"] == result.failures
+
+
+def test_the_report_is_written_when_the_run_is_interrupted(tmp_path, served, monkeypatch):
+    import farside.fetch as fetch_module
+
+    portal, labels = served
+    original = fetch_module.download
+
+    def download_or_interrupt(url, *args, **kwargs):
+        if url.endswith(labels[2].name):
+            raise KeyboardInterrupt
+        return original(url, *args, **kwargs)
+
+    monkeypatch.setattr(fetch_module, "download", download_or_interrupt)
+    out = tmp_path / "downloads"
+    with pytest.raises(KeyboardInterrupt):
+        fetch(read_download_list(_list(tmp_path, portal, labels)), out, workers=1, backoff=0.01)
+    report = json.loads((out / "fetch-report.json").read_text())
+    assert report["interrupted"] is True
+    assert report["downloaded"] and len(report["downloaded"]) < 10
+    assert f"{labels[2].name}: interrupted" in "\n".join(report["failures"])
+    assert len(report["downloaded"]) + len(report["failures"]) == 10
+    assert not list(out.glob(".fetch-report.json*"))

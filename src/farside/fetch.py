@@ -325,7 +325,7 @@ def plan(urls: Iterable[str], out_dir: str | os.PathLike[str]) -> tuple[dict[str
                 targets[url] = folder / sub / names[url]
                 break
             slot += 1
-    return targets, refused
+    return {url: targets[url] for url in names}, refused
 
 
 def _part_path(target: Path) -> Path:
