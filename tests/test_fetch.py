@@ -417,6 +417,11 @@ def test_redirects_off_http_are_refused(tmp_path, served):
     assert download(f"{portal.base}/to-http.2BL", out, backoff=0.01) == "downloaded"
     assert (out / "to-http.2BL").read_bytes() == labels[0].read_bytes()
     assert not list(out.glob(".*.part"))
+    result = fetch([f"{portal.base}/to-file.2B"], out, backoff=0.01)
+    assert (
+        len(result.failures) == 1
+        and "to-file.2B: HTTP 302 redirect to 'file:///etc/hostname' refused" in (result.failures[0])
+    )
 
 
 # --- verification never stops the run; the report is always written ----------------------------------

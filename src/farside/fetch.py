@@ -306,15 +306,13 @@ def plan(urls: Iterable[str], out_dir: str | os.PathLike[str]) -> tuple[dict[str
     for url in names:
         if url not in nested:
             targets[url] = folder / names[url]
-    for url in nested:  # in list order, so that the names do not change from run to run
+    for url in (u for u in names if u in nested):  # in list order: the same list gives the same folders
         where, name, slot = _url_folder(url), names[url].casefold(), 1
         while True:
             if (where, slot) not in slots:
                 base = _folder_name(url)
                 candidate, n = base, 1
-                while candidate.casefold() in used or (
-                    (folder / candidate).exists() and not (folder / candidate).is_dir()
-                ):
+                while candidate.casefold() in used or not _usable_folder(folder / candidate):
                     n += 1
                     candidate = f"{base}~{n}"
                 used.add(candidate.casefold())
@@ -326,6 +324,14 @@ def plan(urls: Iterable[str], out_dir: str | os.PathLike[str]) -> tuple[dict[str
                 break
             slot += 1
     return {url: targets[url] for url in names}, refused
+
+
+def _usable_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder or nothing yet (not a file left by an earlier run)."""
+    try:
+        return path.is_dir() or not (path.exists() or path.is_symlink())
+    except OSError:
+        return False
 
 
 def _part_path(target: Path) -> Path:
@@ -389,15 +395,18 @@ def download(
     ``"skipped"`` means the file is already complete. Raises :class:`DownloadError` when it fails for good,
     also for a URL that is not http(s) or whose file name is unsafe (see :func:`file_name`).
     """
-    if target is None:
-        target = Path(out_dir) / file_name(url)
     problem = _url_problem(url)
     if problem:
         raise DownloadError(f"{_show(url)}: {problem}")
-    if target.is_file():
-        return "skipped"
-    if target.exists() or target.is_symlink():
-        raise DownloadError(f"{url}: {target} exists and is not a file")
+    if target is None:
+        target = Path(out_dir) / file_name(url)
+    try:
+        if target.is_file():
+            return "skipped"
+        if target.exists() or target.is_symlink():
+            raise DownloadError(f"{url}: {target} exists and is not a file")
+    except OSError as exc:
+        raise DownloadError(f"{url}: {target}: {exc.strerror or exc}") from None
     part = _part_path(target)
     request_url = urllib.parse.quote(url, safe=_ASCII_SAFE)  # non-ASCII characters as UTF-8 escapes
     last_error = "no attempt made"
