@@ -428,7 +428,7 @@ def download(
                 with open(part, "r+b" if start else "wb") as stream:
                     stream.seek(start)
                     stream.truncate()
-                    while chunk := response.read(_CHUNK):
+                    while chunk := response.read1(_CHUNK):  # what has come: the stop is seen soon
                         stream.write(chunk)
                         if stop is not None and stop.is_set():
                             raise _Interrupted
@@ -600,7 +600,7 @@ def _collect(
         elif error:
             result.failures.append(error)
         elif result.interrupted:
-            result.failures.append(f"{url}: interrupted before it was fetched")
+            result.failures.append(f"{url}: interrupted before it was complete")
     result.failures.extend(checks)
 
 
