@@ -270,6 +270,19 @@ def test_utf16_list_with_a_byte_order_mark(tmp_path):
     assert read_download_list(listing) == ["http://a/x.2B", "http://a/x.2BL"]
 
 
+def test_urls_in_the_header_lines_are_reported(tmp_path):
+    listing = tmp_path / "downloadResult.txt"
+    listing.write_text("http://a/x.2B\nhttp://a/x.2BL\nhttp://a/y.2B\nhttp://a/y.2BL\n", encoding="utf-8")
+    urls = read_download_list(listing)
+    assert urls == ["http://a/y.2BL"]
+    assert [(s.number, s.text) for s in urls.skipped_lines] == [
+        (1, "http://a/x.2B"),
+        (2, "http://a/x.2BL"),
+        (3, "http://a/y.2B"),
+    ]
+    assert all("header" in s.reason for s in urls.skipped_lines)
+
+
 # --- skipped lines are reported ----------------------------------------------------------------------
 
 

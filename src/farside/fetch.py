@@ -189,8 +189,9 @@ def _decode(raw: bytes) -> str | None:
 def read_download_list(path: str | os.PathLike[str]) -> DownloadList:
     """URLs from a portal download list, in order, without duplicates.
 
-    The three header lines (unless one of them holds a URL) and blank lines are passed over silently; every
-    other line that is not an http(s) URL, and every repeated URL, is recorded in ``skipped_lines``.
+    The three header lines and blank lines are passed over silently (a header line that holds ``://`` is
+    recorded as skipped); every other line that is not an http(s) URL, and every repeated URL, is recorded
+    in ``skipped_lines`` as a :class:`SkippedLine`.
 
     Raises :class:`~farside.errors.FarsideError` (one line naming the file and the problem) and nothing
     else: for a missing or unreadable file, a folder, FIFO, device or other non-regular file, a file over
@@ -207,7 +208,10 @@ def read_download_list(path: str | os.PathLike[str]) -> DownloadList:
         line = line.strip()
         if not line or (number <= HEADER_LINES and "://" not in line):
             continue
-        problem = _url_problem(line)
+        if number <= HEADER_LINES:  # a list without the header, say: say so rather than drop the URL
+            problem = f"one of the {HEADER_LINES} header lines, not fetched"
+        else:
+            problem = _url_problem(line)
         if problem is None and line in seen:
             problem = f"repeats line {seen[line]}"
         if problem is not None:
