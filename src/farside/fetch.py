@@ -21,7 +21,10 @@ joined with ``_`` (``https://host/a/b/X.2B`` becomes ``OUT/a_b/X.2B``; the serve
 ``_root``). A label and its data file from the same URL folder therefore always land in the same folder.
 Should two URL folders reduce to the same subfolder name, or one URL folder hold the same name twice (URLs
 that differ only in their query, say), the later ones get ``~2``, ``~3``... appended to the subfolder name.
-Every target is checked to lie inside ``OUT``.
+Subfolder names never equal a top-level download, the report, or a file already in ``OUT``. The same list
+always gives the same places, so a second run finds what the first completed; a file that a list without the
+collision put at the top level is fetched again into its subfolder. Every target is checked to lie inside
+``OUT``.
 
 The report
 ----------
