@@ -152,3 +152,17 @@ def test_profile_show_default_is_the_schema():
 
     recorded = Settings.from_profile(load_profile("ce4-pcam-colour")).to_dict()
     assert set(recorded) == {"profile", "profile_sources"} | {o.field_name for o in OPTIONS}
+
+
+def test_fetch_says_which_lines_it_skips(tmp_path):
+    listing = tmp_path / "downloadResult.txt"
+    listing.write_text(
+        "header 1\nheader 2\nheader 3\nftp://portal.example/CE4_X.2B\nnot a url\nhttp://127.0.0.1:9/CE4_Y.2B\n"
+    )
+    result = farside("fetch", listing, "-o", tmp_path / "dl", "--retries", "0")
+    assert result.returncode == 1  # the one URL cannot be reached (nothing listens on port 9)
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert (
+        len(warnings) == 2 and "line 4" in warnings[0] and "ftp://" in warnings[0] and "line 5" in warnings[1]
+    )
+    assert "2 lines skipped" in result.stdout and (tmp_path / "dl" / "fetch-report.json").is_file()

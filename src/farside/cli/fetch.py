@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from farside.cli.common import add_command, error, existing_inputs, writable_folder
+from farside.cli.common import add_command, error, existing_inputs, warn, writable_folder
+
+SHOWN_SKIPPED = 20
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -15,11 +17,16 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     urls = read_download_list(listing)
     result = fetch(urls, writable_folder(args.output), workers=args.workers, retries=args.retries,
                    backoff=args.backoff)  # fmt: skip
+    skipped = result.skipped_lines
+    for line in skipped[:SHOWN_SKIPPED]:
+        warn(str(line))
+    if len(skipped) > SHOWN_SKIPPED:
+        warn(f"... and {len(skipped) - SHOWN_SKIPPED} more lines skipped; all are listed in the report")
     for failure in result.failures:
         error(failure)
     print(
         f"{len(result.downloaded)} downloaded, {len(result.skipped)} already complete, "
-        f"{len(result.failures)} failed; report: {result.report}"
+        f"{len(result.failures)} failed, {len(skipped)} lines skipped; report: {result.report}"
     )
     return 1 if result.failures else 0
 
