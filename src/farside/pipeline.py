@@ -111,6 +111,10 @@ def linearize(product: Product, settings: Settings, dn: bool = False) -> Linear:
         if warning:
             warnings.append(warning)
         white = settings.saturation or float((1 << bits) - 1)
+        if settings.black_level >= white:
+            raise SettingsError(
+                f"black level {settings.black_level:g} is not below this frame's white level {white:g}"
+            )
         scale = (white - settings.black_level) if dn else 1.0
         frame = calibrate.normalise(stored, settings.black_level, white)
         if dn:

@@ -270,8 +270,6 @@ def _check(settings: Any) -> None:
         (not settings.low < settings.high, f"tone.low {settings.low} is not below tone.high {settings.high}"),
         (settings.output_format == "jpeg" and settings.output_bits != 8,
          "JPEG output is 8-bit only (use --format png or tiff for 16 bits)"),
-        (settings.black_level >= (settings.saturation or (1 << settings.bit_depth) - 1),
-         f"sensor.black_level {settings.black_level} is not below the white level"),
     ]  # fmt: skip
     for bad, what in problems:
         if bad:
