@@ -113,7 +113,20 @@ def _unsupported(p, gains, y, x, dy, dx, v, spread):
     adjacent = np.float32(0.5) * (_scaled(p, y + dy, x + dx, gains) + _scaled(p, y - dy, x - dx, gains))
     departure = v - base
     shared = adjacent - base - curvature
-    return spread * abs(departure) - (shared if departure > 0 else -shared)
+    if departure < 0:
+        departure, shared = -departure, -shared
+        near_floor, far_floor = min(-m2, -p2), min(-m3, -p3)
+        centre, adjacent = -v, -adjacent
+    else:
+        near_floor, far_floor = min(m2, p2), min(m3, p3)
+        centre = v
+    curved = spread * departure - shared
+    # Where the two sides disagree with any smooth background (their slopes two and three samples out
+    # differ: another detail on one side, such as a star two samples away), measured from the lower side
+    # of the line, each colour from its own floor, the sample must fail the bound too.
+    if abs((p2 - m2) / np.float32(4.0) - (p3 - m3) / np.float32(6.0)) <= np.float32(0.1) * departure:
+        return curved
+    return min(curved, spread * (centre - near_floor) - (adjacent - far_floor))
 
 
 @nb.njit(inline="always")
