@@ -229,7 +229,7 @@ def noise_model(frame: np.ndarray, pattern: str | None = None) -> tuple[float, f
     signal level, which leaves most detail out; the noise of their mean does not depend on their
     difference), the spread of that difference (median absolute deviation) gives the noise at that level.
     A straight line is fitted through the levels."""
-    rows_wanted = max(1, 50_000 // max(frame.shape[1], 1))
+    rows_wanted = max(1, 25_000 // max(frame.shape[1], 1))
     step = max(1, frame.shape[0] // rows_wanted)
     if pattern:  # a green sample and the greens diagonally beside it
         ry, rx = red_phase(pattern)
@@ -246,7 +246,7 @@ def noise_model(frame: np.ndarray, pattern: str | None = None) -> tuple[float, f
     difference = (centre - 0.5 * (left + right)).ravel()
     level = (0.5 * (left + right)).ravel()
     slope = np.abs(left - right).ravel()
-    order = np.argsort(level, kind="stable")
+    order = np.argsort(level)
     levels, variances = [], []
     for chunk in np.array_split(order, 16):
         if chunk.size < 12:
