@@ -42,7 +42,6 @@ DEAD = 2
 _MARGIN = 3
 _EVIDENCE = 2  # directions in which the neighbours must fail to share a defect's excess
 _REACH = 8  # local colour balance from the samples within this many rows and columns
-_DIRECTIONS = ((0, 1), (1, 0), (1, 1), (1, -1))
 
 
 @nb.njit(inline="always")
@@ -97,36 +96,29 @@ def _scaled(p, y, x, gains):
 
 
 @nb.njit(inline="always")
-def _unsupported(p, gains, y, x, dy, dx, v, spread):
+def _unsupported(p, gains, y, x, dy, dx, v, sign, spread):
     """How far, along direction (dy, dx), the two adjacent samples fall short of ``spread`` times the
-    sample's departure from the line's background, all on the common colour scale ``gains`` (positive where
-    optics cannot have made the sample; signed so that a departure below counts like one above). The
-    background is the even parabola through the means of the samples two and three away on either side:
-    exact for a flat, sloping or curved one, and raised by far less than the adjacent samples by a detail."""
+    sample's departure from the line's background (``sign`` 1: above it, -1: below), all on the common
+    colour scale ``gains``: positive where optics cannot have made the sample. The background is the even
+    parabola through the means of the samples two and three away on either side: exact for a flat, sloping
+    or curved one, and raised by far less than the adjacent samples by a detail at the sample."""
     m3, p3 = _scaled(p, y - 3 * dy, x - 3 * dx, gains), _scaled(p, y + 3 * dy, x + 3 * dx, gains)
     m2, p2 = _scaled(p, y - 2 * dy, x - 2 * dx, gains), _scaled(p, y + 2 * dy, x + 2 * dx, gains)
+    adjacent = np.float32(0.5) * (_scaled(p, y + dy, x + dx, gains) + _scaled(p, y - dy, x - dx, gains))
     near, far = np.float32(0.5) * (m2 + p2), np.float32(0.5) * (m3 + p3)
     curvature = (far - near) / np.float32(5.0)  # background(t) = base + curvature * t**2
     # Never beyond the samples it comes from (a slope into clipping would overshoot).
     lowest, highest = min(min(m2, p2), min(m3, p3)), max(max(m2, p2), max(m3, p3))
     base = min(max(near - np.float32(4.0) * curvature, lowest), highest)
-    adjacent = np.float32(0.5) * (_scaled(p, y + dy, x + dx, gains) + _scaled(p, y - dy, x - dx, gains))
-    departure = v - base
-    shared = adjacent - base - curvature
-    if departure < 0:
-        departure, shared = -departure, -shared
-        near_floor, far_floor = min(-m2, -p2), min(-m3, -p3)
-        centre, adjacent = -v, -adjacent
-    else:
-        near_floor, far_floor = min(m2, p2), min(m3, p3)
-        centre = v
-    curved = spread * departure - shared
+    departure = sign * (v - base)
+    curved = spread * departure - sign * (adjacent - base - curvature)
     # Where the two sides disagree with any smooth background (their slopes two and three samples out
-    # differ: another detail on one side, such as a star two samples away), measured from the lower side
-    # of the line, each colour from its own floor, the sample must fail the bound too.
-    if abs((p2 - m2) / np.float32(4.0) - (p3 - m3) / np.float32(6.0)) <= np.float32(0.1) * departure:
+    # differ: another detail on one side, such as a star two samples away), the sample must also fail the
+    # bound measured from the line's floor on the side away from it, each colour from its own.
+    if abs((p2 - m2) / np.float32(4.0) - (p3 - m3) / np.float32(6.0)) <= np.float32(0.1) * abs(departure):
         return curved
-    return min(curved, spread * (centre - near_floor) - (adjacent - far_floor))
+    near_floor, far_floor = min(sign * m2, sign * p2), min(sign * m3, sign * p3)
+    return min(curved, spread * (sign * v - near_floor) - (sign * adjacent - far_floor))
 
 
 @nb.njit(inline="always")
@@ -204,10 +196,10 @@ def _repair(p, mosaic, green_parity, threshold, sigma, read, shot, spread, out, 
             gain = gains[(y & 1) * 2 + (x & 1)]
             v, margin = value * gain, noise * gain
             unsupported = (
-                (_unsupported(p, gains, py, px, 0, 1, v, axial) > margin)
-                + (_unsupported(p, gains, py, px, 1, 0, v, axial) > margin)
-                + (_unsupported(p, gains, py, px, 1, 1, v, diagonal) > margin)
-                + (_unsupported(p, gains, py, px, 1, -1, v, diagonal) > margin)
+                (_unsupported(p, gains, py, px, 0, 1, v, sign, axial) > margin)
+                + (_unsupported(p, gains, py, px, 1, 0, v, sign, axial) > margin)
+                + (_unsupported(p, gains, py, px, 1, 1, v, sign, diagonal) > margin)
+                + (_unsupported(p, gains, py, px, 1, -1, v, sign, diagonal) > margin)
             )
             if unsupported < _EVIDENCE:
                 continue
