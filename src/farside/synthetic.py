@@ -2,7 +2,9 @@
 
 Real GRAS files may not be redistributed, so farside's tests, samples and benchmarks build products that
 follow the published facts about them (file names, label structure and misspellings, data types, shapes,
-CFA), with pixels from any scene the caller gives (the Kodak test images, typically).
+CFA), with pixels from any scene the caller gives (the Kodak test images, typically), recorded as a real
+camera delivers them: through optics (a point-spread function) and with shot and read noise
+(:class:`SensorModel`, :func:`record`), which can also plant hot, dead and stuck pixels.
 
 Examples
 --------
@@ -43,7 +45,8 @@ Element = tuple[str, Any] | tuple[str, Any, dict[str, str]]
 
 @dataclass(frozen=True)
 class ProductKind:
-    """What a kind of product looks like: name fields, array layout and mission-specific block."""
+    """What a kind of product looks like: name fields, array layout and mission-specific block; its camera
+    facts (CFA, bit depth, black level, encoding) come from the bundled instrument ``profile``."""
 
     mission: str
     centre: str
@@ -79,7 +82,7 @@ class ProductKind:
 
     @property
     def encoding(self) -> str:
-        """ "linear" sensor values, or "srgb" for products delivered display-encoded (from the profile)."""
+        """How values are stored (from the bundled profile): "linear" or "srgb" (display-encoded)."""
         return str(_sensor(self.profile)["input"])
 
 
