@@ -1,5 +1,9 @@
 """Regenerate the sample products bundled in src/farside/samples from the Kodak test images.
 
+Every sample is recorded through farside.synthetic's sensor model, as a real camera delivers its frames:
+resized onto the sensor, blurred by the optics, with shot and read noise, at the bit depth, black level and
+CFA of the kind's bundled profile. No defects are planted: converting them should repair (nearly) nothing.
+
 Usage: python scripts/make_samples.py [KODAK_DIR]   (default ../shared/data/kodak)
 """
 
@@ -12,15 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from farside.synthetic import (
-    KINDS,
-    lunar_scene,
-    mosaic,
-    scene_pixels,
-    simulate_raw,
-    srgb_to_linear,
-    write_product,
-)
+from farside.synthetic import KINDS, lunar_scene, scene_pixels, simulate_raw, write_product
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "farside" / "samples"
 
@@ -56,7 +52,6 @@ def main() -> None:
     write_product("ce3-pcam-2b", None, OUT, pixels=ce3, start=datetime(2014, 1, 13, 20, 0, 2, tzinfo=UTC))
     for path in sorted(OUT.glob("CE*")):
         print(f"{path.stat().st_size:>10,}  {path.name}")
-    _ = (mosaic, srgb_to_linear)
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ def test_grey_products_give_grey_images(tmp_path):
 
 
 def test_bit_depth_checked_against_data(tmp_path):
-    raw = simulate_raw(kodak(7), (64, 96), bit_depth=12)
+    raw = simulate_raw(kodak(7), (64, 96), bit_depth=12, exposure=1.0)  # peak above 11 bits after the optics
     label = write_product("ce4-pcam-c", None, tmp_path, pixels=raw)
     rendered = render(label)
     assert rendered.applied["bit_depth"] == 12

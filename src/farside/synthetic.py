@@ -2,7 +2,9 @@
 
 Real GRAS files may not be redistributed, so farside's tests, samples and benchmarks build products that
 follow the published facts about them (file names, label structure and misspellings, data types, shapes,
-CFA), with pixels from any scene the caller gives (the Kodak test images, typically).
+CFA), with pixels from any scene the caller gives (the Kodak test images, typically), recorded as a real
+camera delivers them: through optics (a point-spread function) and with shot and read noise
+(:class:`SensorModel`, :func:`record`), which can also plant hot, dead and stuck pixels.
 
 Examples
 --------
@@ -18,8 +20,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +45,8 @@ Element = tuple[str, Any] | tuple[str, Any, dict[str, str]]
 
 @dataclass(frozen=True)
 class ProductKind:
-    """What a kind of product looks like: name fields, array layout and mission-specific block."""
+    """What a kind of product looks like: name fields, array layout and mission-specific block; its camera
+    facts (CFA, bit depth, black level, encoding) come from the bundled instrument ``profile``."""
 
     mission: str
     centre: str
@@ -51,8 +55,7 @@ class ProductKind:
     version: str
     shape: tuple[int, ...]
     data_type: str
-    cfa: str | None
-    bit_depth: int
+    profile: str
     instrument_id: str
     instrument_name: str
     spacecraft: str
@@ -60,6 +63,35 @@ class ProductKind:
     statistics: bool = False
     mission_area: list[Element] = field(default_factory=list)
     pds3_record_bytes: int | None = None
+
+    @property
+    def cfa(self) -> str | None:
+        """Bayer pattern as stored (from the bundled profile), None for grey or RGB products."""
+        cfa = str(_sensor(self.profile)["cfa"])
+        return None if cfa.lower() == "none" or len(self.shape) == 3 else cfa.upper()
+
+    @property
+    def bit_depth(self) -> int:
+        """Significant bits of the stored values (from the bundled profile)."""
+        return int(_sensor(self.profile)["bit_depth"])
+
+    @property
+    def black_level(self) -> float:
+        """Stored value of no light (from the bundled profile)."""
+        return float(_sensor(self.profile)["black_level"])
+
+    @property
+    def encoding(self) -> str:
+        """How values are stored (from the bundled profile): "linear" or "srgb" (display-encoded)."""
+        return str(_sensor(self.profile)["input"])
+
+
+@cache
+def _sensor(profile: str) -> dict[str, Any]:
+    """The ``[sensor]`` table of a bundled profile: the camera facts a kind's pixels follow."""
+    from farside.profiles import load_profile
+
+    return dict(load_profile(profile).values["sensor"])
 
 
 def _vector(name: str, xyz: Sequence[float]) -> Element:
@@ -221,47 +253,47 @@ _NATECAM_AREA: list[Element] = [
 
 KINDS: dict[str, ProductKind] = {
     "ce4-pcam-c": ProductKind(
-        "CE4", "GRAS", "PCAML-C-006", "2B", "B", (1728, 2352), "UnsignedLSB2", "RGGB", 10,
+        "CE4", "GRAS", "PCAML-C-006", "2B", "B", (1728, 2352), "UnsignedLSB2", "ce4-pcam-colour",
         "PCAML", "Panoramic Camera", "CE4Ro", statistics=True, mission_area=_pcam_area(),
     ),
     "ce4-pcam-q": ProductKind(
-        "CE4", "GRAS", "PCAMR-Q-013", "2B", "B", (864, 1176), "UnsignedLSB2", None, 10,
+        "CE4", "GRAS", "PCAMR-Q-013", "2B", "B", (864, 1176), "UnsignedLSB2", "ce4-pcam-pan",
         "PCAMR", "Panoramic Camera", "CE4Ro", statistics=True, mission_area=_pcam_area(),
     ),
     "ce4-tcam": ProductKind(
-        "CE4", "GRAS", "TCAM-I-143", "2C", "A", (1728, 2352, 3), "UnsignedByte", None, 8,
+        "CE4", "GRAS", "TCAM-I-143", "2C", "A", (1728, 2352, 3), "UnsignedByte", "ce4-tcam",
         "TCAM", "Terrain Camera", "CE4La", sequence="0009", mission_area=_TCAM_AREA,
     ),
     "ce4-lcam": ProductKind(
-        "CE4", "GRAS", "LCAM-1-0000", "2A", "A", (1024, 1024), "UnsignedByte", None, 8,
+        "CE4", "GRAS", "LCAM-1-0000", "2A", "A", (1024, 1024), "UnsignedByte", "ce4-lcam",
         "LCAM", "Landing Camera", "CE4La", mission_area=_LCAM_AREA,
     ),
     "ce5-pcam": ProductKind(
-        "CE5-L", "GRAS", "PCAML-I-008", "2B", "A", (1728, 2352), "UnsignedLSB2", "RGGB", 10,
+        "CE5-L", "GRAS", "PCAML-I-008", "2B", "A", (1728, 2352), "UnsignedLSB2", "ce5-pcam",
         "PCAML", "Panoramic Camera", "CE5La", sequence="0004", mission_area=_pcam_area(45.0, -15.0),
     ),
     "ce5-lcam": ProductKind(
-        "CE5-L", "GRAS", "LCAM-1-0010", "2A", "A", (1728, 2352), "UnsignedByte", "RGGB", 8,
+        "CE5-L", "GRAS", "LCAM-1-0010", "2A", "A", (1728, 2352), "UnsignedByte", "ce5-lcam",
         "LCAM", "Landing Camera", "CE5La", mission_area=_LCAM_AREA,
     ),
     "hx1-natecam": ProductKind(
-        "HX1-Ro", "GRAS", "NaTeCamA-F-005", "2C", "A", (2048, 2048, 3), "UnsignedByte", None, 8,
+        "HX1-Ro", "GRAS", "NaTeCamA-F-005", "2C", "A", (2048, 2048, 3), "UnsignedByte", "hx1-natecam",
         "NaTeCamA", "Navigation and Terrain Camera", "HX1Ro", sequence="00325", mission_area=_NATECAM_AREA,
     ),
     "hx1-mscam-2b": ProductKind(
-        "HX1-Ro", "GRAS", "MSCam-W-1-29-0001-05", "2B", "A", (2048, 2048), "UnsignedLSB2", None, 12,
+        "HX1-Ro", "GRAS", "MSCam-W-1-29-0001-05", "2B", "A", (2048, 2048), "UnsignedLSB2", "hx1-mscam",
         "MSCam", "Multispectral Camera", "HX1Ro", sequence="00256", mission_area=_MSCAM_AREA,
     ),
     "hx1-mscam-01": ProductKind(
-        "HX1-Ro", "GRAS", "MSCam-W-1-29-0001-05", "01", "A", (2048, 2048), "UnsignedMSB2", None, 12,
+        "HX1-Ro", "GRAS", "MSCam-W-1-29-0001-05", "01", "A", (2048, 2048), "UnsignedMSB2", "hx1-mscam",
         "MSCam", "Multispectral Camera", "HX1Ro", sequence="00256", mission_area=_MSCAM_AREA,
     ),
     "ce3-pcam-2b": ProductKind(
-        "CE3", "BMYK", "PCAML-C-056", "2B", "A", (1728, 2352), "LSB_UNSIGNED_INTEGER", "RGGB", 10,
+        "CE3", "BMYK", "PCAML-C-056", "2B", "A", (1728, 2352), "LSB_UNSIGNED_INTEGER", "ce3-pcam",
         "PCAML", "Panoramic Camera", "CE3Ro", sequence="0008", pds3_record_bytes=4704,
     ),
     "ce3-pcam-2c": ProductKind(
-        "CE3", "BMYK", "PCAML-C-056", "2C", "A", (1728, 2352, 3), "UNSIGNED_INTEGER", None, 8,
+        "CE3", "BMYK", "PCAML-C-056", "2C", "A", (1728, 2352, 3), "UNSIGNED_INTEGER", "ce3-pcam-colour",
         "PCAML", "Panoramic Camera", "CE3Ro", sequence="0008", pds3_record_bytes=7056,
     ),
 }  # fmt: skip
@@ -290,22 +322,17 @@ def resize(scene: np.ndarray, lines: int, samples: int) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(scene), (samples, lines), interpolation=method)
 
 
-def scene_pixels(kind: ProductKind, scene: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """Pixels for ``kind`` from an 8-bit RGB scene: resized, mosaicked or grey, at the kind's bit depth."""
+def scene_pixels(
+    kind: ProductKind, scene: np.ndarray, shape: tuple[int, ...] | None = None, seed: int = 0
+) -> np.ndarray:
+    """Pixels for ``kind`` from an 8-bit RGB scene, as the kind's camera records them (see
+    :meth:`SensorModel.for_kind`): resized to the sensor, blurred by the optics, with shot and read noise,
+    mosaicked, grey or RGB, at the kind's bit depth and black level (display-encoded where it delivers so)."""
     shape = tuple(shape or kind.shape)
-    lines, samples = shape[0], shape[1]
-    rgb = resize(scene, lines, samples)
-    linear = srgb_to_linear(rgb / 255.0)
-    peak = (1 << kind.bit_depth) - 1
-    if len(shape) == 3:
-        values = rgb if kind.bit_depth == 8 else np.round(linear * peak)
-    elif kind.cfa:
-        values = np.round(mosaic(linear, kind.cfa) * peak)
-    else:
-        grey = linear @ np.array([0.2126, 0.7152, 0.0722], np.float32)
-        values = np.round(grey * peak)
+    model = SensorModel.for_kind(kind, bands=3 if len(shape) == 3 else 1)
+    raw = record(scene, model, (shape[0], shape[1]), seed).raw
     dtype = np.dtype(PDS4_DTYPES.get(kind.data_type, "<u2" if kind.bit_depth > 8 else "u1"))
-    return np.asarray(values).astype(dtype)
+    return raw.astype(dtype)
 
 
 def lunar_scene(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -346,15 +373,24 @@ def simulate_raw(
     sensitivity: Sequence[float] = (0.55, 1.0, 0.45),
     exposure: float = 0.9,
     black_level: float = 0.0,
+    seed: int = 0,
 ) -> np.ndarray:
-    """A raw mosaic as a camera would record an 8-bit sRGB scene: linear light, per-channel sensitivity
-    (a colour cast that white balance must remove), black level, quantised to ``bit_depth`` in uint16."""
-    lines, samples = shape
-    rgb = resize(scene, lines, samples)
-    linear = srgb_to_linear(rgb / 255.0) * np.asarray(sensitivity, np.float32) * exposure
-    peak = (1 << bit_depth) - 1
-    raw = mosaic(linear, cfa) * (peak - black_level) + black_level
-    return np.clip(np.round(raw), 0, peak).astype(np.uint16)
+    """A raw mosaic (uint16) as a camera records an 8-bit sRGB scene: through the optics (PSF blur), in
+    linear light with a per-channel sensitivity (a colour cast that white balance must remove), with shot and
+    read noise, above a black level, quantised to ``bit_depth``. The camera is :class:`SensorModel`'s with
+    no colour matrix, vignetting or defects."""
+    model = SensorModel(
+        cfa=cfa,
+        bit_depth=bit_depth,
+        black_level=black_level,
+        matrix=_IDENTITY,
+        sensitivity=(float(sensitivity[0]), float(sensitivity[1]), float(sensitivity[2])),
+        exposure=exposure,
+        read_noise=_read_noise(bit_depth),
+        vignetting=0.0,
+        hot_pixels=0,
+    )
+    return record(scene, model, shape, seed).raw
 
 
 def _add(parent: etree._Element, element: Element) -> None:
@@ -587,19 +623,32 @@ def sequence_start(index: int, origin: datetime | None = None, step_s: int = 7) 
     return origin + timedelta(seconds=index * step_s)
 
 
+_IDENTITY = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+_LUMA = (0.2126, 0.7152, 0.0722)
+
+
+def _read_noise(bit_depth: int) -> float:
+    """Read noise in DN of a camera quantising to ``bit_depth``: 2 DN at 12 bits, the same electrons at other
+    depths (quantisation dominates at 8 bits)."""
+    return 2.0 * 2.0 ** (bit_depth - 12)
+
+
 @dataclass(frozen=True)
 class SensorModel:
-    """A simple camera for ground-truth tests: the inverse of farside's calibration chain.
+    """A simple camera for ground-truth tests and sample products: the inverse of farside's calibration chain.
 
+    ``cfa`` is the Bayer pattern, or None for a grey sensor (or one delivering RGB, ``bands=3``);
     ``matrix`` maps camera RGB to linear sRGB (what a profile's colour matrix holds); ``sensitivity`` is the
     camera's per-channel response (white balance must undo it); ``exposure`` the fraction of full scale a
     white surface reaches; ``full_well`` electrons at full scale (shot noise); ``read_noise`` in DN;
     ``vignetting`` the fall-off at the corners (a flat field must undo it); ``psf_sigma`` the optics'
-    blur in pixels (lens and optical low-pass filter: every Bayer camera has one, so no real detail is
-    narrower than a sample).
+    blur in pixels (lens and optical low-pass filter: every camera has one, so no real detail is narrower
+    than a sample); ``encoding`` "srgb" for products delivered display-encoded (already processed on the
+    ground). ``hot_pixels``, ``dead_pixels`` and ``stuck_pixels`` are how many defects of each kind
+    :func:`record` plants.
     """
 
-    cfa: str = "RGGB"
+    cfa: str | None = "RGGB"
     bit_depth: int = 12
     black_level: float = 64.0
     matrix: tuple[tuple[float, float, float], ...] = ((1.6, -0.4, -0.2), (-0.3, 1.5, -0.2), (0.0, -0.5, 1.5))
@@ -610,6 +659,31 @@ class SensorModel:
     vignetting: float = 0.3
     hot_pixels: int = 40
     psf_sigma: float = 0.7
+    dead_pixels: int = 0
+    stuck_pixels: int = 0
+    bands: int = 1
+    encoding: str = "linear"
+
+    @classmethod
+    def for_kind(cls, kind: str | ProductKind, **changes: Any) -> SensorModel:
+        """The camera of a product kind: CFA, bit depth, black level and encoding from its bundled profile;
+        no colour matrix, cast or vignetting (the bundled profiles assume none); no defects unless
+        ``changes`` asks for them."""
+        spec = KINDS[kind] if isinstance(kind, str) else kind
+        model = cls(
+            cfa=spec.cfa,
+            bit_depth=spec.bit_depth,
+            black_level=spec.black_level,
+            matrix=_IDENTITY,
+            sensitivity=(1.0, 1.0, 1.0),
+            exposure=1.0,
+            read_noise=_read_noise(spec.bit_depth),
+            vignetting=0.0,
+            hot_pixels=0,
+            bands=3 if len(spec.shape) == 3 else 1,
+            encoding=spec.encoding,
+        )
+        return replace(model, **changes)
 
     @property
     def white_level(self) -> float:
@@ -619,7 +693,7 @@ class SensorModel:
         """The white-balance gains that undo sensitivity and exposure (what a calibrated profile holds)."""
         return tuple(1.0 / (s * self.exposure) for s in self.sensitivity)  # type: ignore[return-value]
 
-    def flat(self, shape: tuple[int, int]) -> np.ndarray:
+    def flat(self, shape: tuple[int, ...]) -> np.ndarray:
         """The vignetting as a flat field, scaled to mean 1 (farside's convention for flats)."""
         yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
         r2 = ((yy - (shape[0] - 1) / 2) / (shape[0] / 2)) ** 2 + (
@@ -628,42 +702,147 @@ class SensorModel:
         fall_off = 1.0 - self.vignetting * r2 / 2.0
         return (fall_off / fall_off.mean()).astype(np.float32)
 
+    def encode(self, signal: np.ndarray) -> np.ndarray:
+        """Stored values (float, unrounded) of a signal in fractions of full scale."""
+        if self.encoding == "srgb":
+            encoded = np.clip(np.asarray(signal, np.float32), 0.0, 1.0)
+            encoded = np.where(encoded <= 0.0031308, 12.92 * encoded, 1.055 * encoded ** (1 / 2.4) - 0.055)
+            return encoded * np.float32(self.white_level)
+        return self.black_level + signal * (self.white_level - self.black_level)
+
+    def decode(self, stored: np.ndarray) -> np.ndarray:
+        """Signal in fractions of full scale of stored values (the inverse of :meth:`encode`)."""
+        stored = np.asarray(stored, np.float64)
+        if self.encoding == "srgb":
+            return srgb_to_linear(stored / self.white_level).astype(np.float64)
+        return (stored - self.black_level) / (self.white_level - self.black_level)
+
 
 def optics(scene: np.ndarray, model: SensorModel) -> np.ndarray:
     """The scene (8-bit sRGB) as the camera's optics deliver it to the sensor: linear light, blurred by the
     point-spread function. Returned as linear float64 RGB (the reference a perfect pipeline recovers)."""
-    linear = srgb_to_linear(np.asarray(scene) / 255.0).astype(np.float64)
+    scene = np.asarray(scene)
+    if scene.dtype == np.uint8:
+        linear = srgb_to_linear(np.arange(256) / 255.0).astype(np.float64)[scene]
+    else:
+        linear = srgb_to_linear(scene / 255.0).astype(np.float64)
     if model.psf_sigma > 0:
         linear = cv2.GaussianBlur(linear, (0, 0), model.psf_sigma, borderType=cv2.BORDER_REFLECT_101)
     return linear
 
 
+@dataclass(frozen=True)
+class Recording:
+    """What :func:`record` returns: the stored frame with its defects, the same frame (noise included)
+    without them, and the (row, column[, band]) positions of each kind of defect planted."""
+
+    raw: np.ndarray
+    clean: np.ndarray
+    hot: np.ndarray
+    dead: np.ndarray
+    stuck: np.ndarray
+
+    @property
+    def defects(self) -> np.ndarray:
+        """Positions of every planted defect."""
+        return np.concatenate([self.hot, self.dead, self.stuck])
+
+
+_MARGIN = 3  # defects are planted this far from the edge and from each other
+
+
+def _place(rng: np.random.Generator, eligible: np.ndarray, count: int, taken: np.ndarray) -> np.ndarray:
+    """``count`` random positions where ``eligible`` holds, more than ``_MARGIN`` samples (in rows or
+    columns) from the frame's edge and from every other defect (so each is a lone defective sample)."""
+    inner = np.zeros(eligible.shape, bool)
+    inner[_MARGIN:-_MARGIN, _MARGIN:-_MARGIN] = True
+    candidates = np.flatnonzero(eligible & inner)
+    chosen = [tuple(int(v) for v in p[:2]) for p in taken]
+    out: list[tuple[int, ...]] = []
+    for _ in range(100 * count + 100):
+        if len(out) == count or candidates.size == 0:
+            break
+        position = tuple(int(v) for v in np.unravel_index(int(rng.choice(candidates)), eligible.shape))
+        if all(max(abs(position[0] - y), abs(position[1] - x)) > _MARGIN for y, x in chosen):
+            out.append(position)
+            chosen.append(position[:2])
+    if len(out) < count:
+        raise ValueError(f"no room for {count} lone defects in a frame of shape {eligible.shape}")
+    return np.array(out, dtype=np.intp).reshape(count, eligible.ndim)
+
+
+def record(
+    scene: np.ndarray,
+    model: SensorModel,
+    shape: tuple[int, int] | None = None,
+    seed: int = 0,
+) -> Recording:
+    """The frame a :class:`SensorModel` records of an 8-bit sRGB scene (resized to ``shape`` first, if
+    given): optics, vignetting, shot and read noise, quantisation; then its defects planted, each where it
+    shows, judged by the darkest and brightest samples around it (5 x 5, in fractions of full scale):
+
+    - hot pixels read 0.45 to 0.9 of full scale above the scene (where it is below 0.45);
+    - dead pixels read no light (where the scene is above 0.35);
+    - stuck pixels read a fixed value: full scale (where the scene is below half scale) or half scale
+      (where the scene is below 0.15 or above 0.85).
+    """
+    rng = np.random.default_rng(seed)
+    if shape is not None and tuple(shape) != scene.shape[:2]:
+        scene = resize(scene, shape[0], shape[1])
+    camera = optics(scene, model)
+    if model.matrix != _IDENTITY:
+        camera = np.clip(camera @ np.linalg.inv(np.asarray(model.matrix, np.float64)).T, 0.0, None)
+    camera *= np.asarray(model.sensitivity) * model.exposure
+    if model.bands == 3:
+        signal = camera
+    elif model.cfa:
+        signal = mosaic(camera, model.cfa)
+    else:
+        signal = camera @ np.asarray(_LUMA)
+    if model.vignetting:
+        flat = model.flat(scene.shape)
+        signal *= flat[:, :, None] if signal.ndim == 3 else flat
+    # Shot noise: Poisson counts, drawn as their normal approximation where there are many (much faster).
+    mean = np.clip(signal, 0, None) * model.full_well
+    electrons = mean + np.sqrt(mean) * rng.standard_normal(mean.shape, np.float32)
+    few = mean < 50
+    electrons[few] = rng.poisson(mean[few])
+    span = model.white_level - model.black_level
+    noisy = electrons / model.full_well + rng.normal(0.0, model.read_noise / span, signal.shape)
+    clean = np.clip(np.round(model.encode(noisy)), 0, model.white_level)
+    level = model.decode(np.arange(int(model.white_level) + 1))[clean.astype(np.intp)]
+    raw = clean.copy()
+    # Where each kind of defect shows: judged by the darkest and brightest sample around it (5 x 5).
+    box = np.ones((5, 5), np.uint8)
+    darkest = cv2.erode(level.astype(np.float32), box, borderType=cv2.BORDER_REFLECT_101)
+    brightest = cv2.dilate(level.astype(np.float32), box, borderType=cv2.BORDER_REFLECT_101)
+    hot = _place(rng, brightest < 0.45, model.hot_pixels, np.empty((0, 2)))
+    excess = rng.uniform(0.45, 0.9, model.hot_pixels)
+    dead = _place(rng, darkest > 0.35, model.dead_pixels, hot)
+    stuck_high = rng.random(model.stuck_pixels) < 0.5
+    high = _place(rng, brightest < 0.5, int(stuck_high.sum()), np.concatenate([hot, dead]))
+    mid = _place(
+        rng,
+        (brightest < 0.15) | (darkest > 0.85),
+        int((~stuck_high).sum()),
+        np.concatenate([hot, dead, high]),
+    )
+    stuck = np.concatenate([high, mid])
+    for positions, values in (
+        (hot, level[tuple(hot.T)] + excess),
+        (dead, np.zeros(len(dead))),
+        (high, np.ones(len(high))),
+        (mid, np.full(len(mid), 0.5)),
+    ):
+        raw[tuple(positions.T)] = np.round(model.encode(np.minimum(values, 1.0)))
+    return Recording(raw.astype(np.uint16), clean.astype(np.uint16), hot, dead, stuck)
+
+
 def simulate_sensor(
     scene: np.ndarray, model: SensorModel, seed: int = 0, plant: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Raw Bayer frame (uint16 DN) a :class:`SensorModel` records of an 8-bit sRGB scene, and the
-    (row, column) positions of the hot pixels planted in it (chosen, but left out with ``plant=False``:
-    the same frame, noise included, without its defects)."""
-    rng = np.random.default_rng(seed)
-    linear = optics(scene, model)
-    camera = linear @ np.linalg.inv(np.asarray(model.matrix, np.float64)).T
-    camera = np.clip(camera, 0.0, None) * np.asarray(model.sensitivity) * model.exposure
-    signal = mosaic(camera, model.cfa) * model.flat(scene.shape[:2])
-    electrons = rng.poisson(np.clip(signal, 0, None) * model.full_well)
-    span = model.white_level - model.black_level
-    dn = (
-        model.black_level
-        + electrons / model.full_well * span
-        + rng.normal(0.0, model.read_noise, signal.shape)
-    )
-    raw = np.clip(np.round(dn), 0, model.white_level)
-    # Hot pixels go where the scene is below half scale, so each one is a visible defect (one landing in a
-    # clipped highlight could not be told from it), and away from the frame's edge.
-    candidates = np.flatnonzero((raw[2:-2, 2:-2] - model.black_level < 0.5 * span).ravel())
-    chosen = rng.choice(candidates, size=model.hot_pixels, replace=False)
-    rows, cols = np.unravel_index(chosen, (raw.shape[0] - 4, raw.shape[1] - 4))
-    rows, cols = rows + 2, cols + 2
-    excess = rng.uniform(0.4, 0.9, model.hot_pixels) * span
-    if plant:
-        raw[rows, cols] = np.clip(raw[rows, cols] + excess, 0, model.white_level)
-    return raw.astype(np.uint16), np.stack([rows, cols], axis=1)
+    """Raw frame (uint16 DN) a :class:`SensorModel` records of an 8-bit sRGB scene, and the positions of
+    the defects planted in it (chosen, but left out with ``plant=False``: the same frame, noise included,
+    without its defects). See :func:`record`."""
+    recording = record(scene, model, seed=seed)
+    return (recording.raw if plant else recording.clean), recording.defects
