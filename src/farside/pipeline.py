@@ -144,7 +144,11 @@ def linearize(product: Product, settings: Settings, dn: bool = False) -> Linear:
         repaired = []
         for plane in planes:
             fixed, flags = defects.repair_defects(
-                plane, mosaic, settings.hot_pixel_threshold * scale, settings.hot_pixel_sigma
+                plane,
+                mosaic,
+                settings.hot_pixel_threshold * scale,
+                settings.hot_pixel_sigma,
+                psf_sigma=settings.hot_pixel_psf,
             )
             hot += int(np.count_nonzero(flags == defects.HOT))
             dead += int(np.count_nonzero(flags == defects.DEAD))
