@@ -205,6 +205,21 @@ def test_declared_axes_must_match(tmp_path, value):
     _one_line_error(_edit(_small(tmp_path), "<axes>2</axes>", f"<axes>{value}</axes>"), AxesError, "axes")
 
 
+@pytest.mark.parametrize(
+    "pointer",
+    ["(FILE, inf <BYTES>)", "(FILE, nan <BYTES>)", "(FILE, 1e308 <BYTES>)", "inf", "nan", "٣", "1e308", "()"],
+)
+def test_pds3_pointer_non_finite_or_non_ascii(tmp_path, pointer):
+    path = _small(tmp_path, "ce3-pcam-2b")
+    _one_line_error(_edit(path, "^IMAGE = ", f"^IMAGE = {pointer}\r\nX = "), LabelError, "^IMAGE")
+
+
+@pytest.mark.parametrize("value", ["٣", "inf", "1e308", "²"])
+def test_pds3_sizes_in_unicode_digits_or_non_finite(tmp_path, value):
+    path = _small(tmp_path, "ce3-pcam-2b")
+    _one_line_error(_edit(path, "LINES = 16", f"LINES = {value}"), LabelError, "LINES")
+
+
 @pytest.mark.parametrize("bits", [24, 12, 128, 0, -16])
 def test_pds3_unsupported_sample_bits(tmp_path, bits):
     path = _small(tmp_path, "ce3-pcam-2b")
@@ -245,6 +260,20 @@ def test_label_nested_64_deep_is_fine(tmp_path):
     label = _small(tmp_path)
     _edit(label, "<Reference_List>", "<x>" * 62 + "</x>" * 62 + "<Reference_List>")  # 1 + 1 + 62 levels
     assert read(label).image.shape == (16, 16)
+
+
+@pytest.mark.parametrize("what", ["parentheses", "objects"])
+def test_pds3_deep_nesting(tmp_path, what):
+    path = _small(tmp_path, "ce3-pcam-2b")
+    if what == "parentheses":
+        deep = "DEEP = " + "(" * 1000 + "1" + ")" * 1000 + "\r\n"
+    else:
+        deep = "".join(f"OBJECT = O{i}\r\n" for i in range(100)) + "".join(
+            f"END_OBJECT = O{i}\r\n" for i in reversed(range(100))
+        )
+    head = path.read_bytes()
+    path.write_bytes(head.replace(b"OBJECT = IMAGE", deep.encode() + b"OBJECT = IMAGE", 1))
+    _one_line_error(path, LabelError, "over 64 deep")
 
 
 @pytest.mark.parametrize("name", ["sub/x", "../x", "/etc/passwd", "a" * 300, "ü" * 200, ".", "..", "x\\y"])
@@ -331,3 +360,10 @@ def test_oversized_labels_are_refused_quickly_and_small(tmp_path, size):
     finally:
         tracemalloc.stop()
     assert peak < 2 * size + (8 << 20)
+
+
+def test_pds3_blank_lines_before_end_take_linear_time(tmp_path):
+    path = _small(tmp_path, "ce3-pcam-2b")
+    _edit(path, "END_OBJECT = IMAGE\r\n", "END_OBJECT = IMAGE\r\n" + "\n" * 60_000)
+    with _deadline(2):
+        assert read(path).image.shape == (16, 16)  # the label now overlaps what ^IMAGE points at
