@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +24,9 @@ from farside.errors import (
     AxesError,
     DataTypeError,
     LabelError,
+    MissingFileError,
     ProductError,
+    UnreadableFileError,
 )
 from farside.synthetic import write_product
 
@@ -347,6 +351,87 @@ def _deadline(seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
+@pytest.mark.parametrize("which", ["label", "data", "label-of-data"])
+def test_fifo_is_refused_without_blocking(tmp_path, which):
+    label = _small(tmp_path)
+    data = label.with_name(label.name[:-1])
+    fifo = label if which != "data" else data
+    fifo.unlink()
+    os.mkfifo(fifo)
+    with _deadline(5):
+        _one_line_error(data if which == "label-of-data" else label, UnreadableFileError, "FIFO")
+
+
+def test_device_as_data_file_is_refused(tmp_path):
+    label = _small(tmp_path)
+    data = label.with_name(label.name[:-1])
+    data.unlink()
+    os.symlink("/dev/zero", data)
+    with _deadline(5):
+        _one_line_error(label, UnreadableFileError, "device")
+
+
+def test_unsearchable_folder(tmp_path, monkeypatch):
+    label = _small(tmp_path)
+    real_stat = os.stat
+
+    def denied(path, *args, **kwargs):
+        if str(label.parent) in os.fsdecode(path):
+            raise PermissionError(13, "Permission denied", os.fsdecode(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", denied)
+    error = _one_line_error(label, UnreadableFileError, "Permission denied")
+    assert error.path == str(label)
+
+
+def test_unsearchable_folder_as_another_user(tmp_path):
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to run the read as nobody")
+    probe = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable]
+    if subprocess.run([*probe, "-c", "import farside"], capture_output=True, env=_env()).returncode:
+        pytest.skip("nobody cannot run this Python or import farside")
+    top = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        top.chmod(0o755)
+        label = _small(top / "locked")
+        (top / "locked").chmod(0o755)
+        label.parent.chmod(0o644)  # readable, not searchable
+        code = (
+            "import sys; from farside import read; from farside.errors import UnreadableFileError\n"
+            f"try: read({str(label)!r})\nexcept UnreadableFileError as e: print('clean', e); sys.exit(0)\n"
+        )
+        result = subprocess.run([*probe, "-c", code], capture_output=True, text=True, env=_env(), timeout=60)
+        assert result.returncode == 0 and "clean" in result.stdout, result.stderr
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+
+
+def test_data_file_starting_with_a_tag_is_data(tmp_path):
+    label = _small(tmp_path)
+    data = label.with_name(label.name[:-1])
+    data.write_bytes(b"<" + data.read_bytes()[1:])
+    product = read(data)
+    assert product.label_path == label and product.image[0, 0] == ord("<")
+
+
+def test_data_file_starting_like_a_pds3_label_is_data(tmp_path):
+    label = _small(tmp_path)
+    data = label.with_name(label.name[:-1])
+    data.write_bytes(b"PDS_VERSION_ID = PDS3\r\nEND\r\n" + data.read_bytes()[28:])
+    assert read(data).label_path == label
+
+
+def test_label_named_like_a_label_is_never_read_as_data(tmp_path):
+    label = _small(tmp_path)
+    label.write_bytes(b"PDS_VERSION_ID = PDS3\r\nEND\r\n")
+    _one_line_error(label, LabelError, "malformed XML")
+
+
 @pytest.mark.parametrize("size", [1 << 20, 5 << 20, 16 << 20])
 def test_oversized_labels_are_refused_quickly_and_small(tmp_path, size):
     label = _small(tmp_path)
@@ -367,3 +452,24 @@ def test_pds3_blank_lines_before_end_take_linear_time(tmp_path):
     _edit(path, "END_OBJECT = IMAGE\r\n", "END_OBJECT = IMAGE\r\n" + "\n" * 60_000)
     with _deadline(2):
         assert read(path).image.shape == (16, 16)  # the label now overlaps what ^IMAGE points at
+
+
+@pytest.mark.parametrize("problem", ["too-long", "loop", "directory", "not-a-directory", "nul"])
+def test_operating_system_errors_name_the_file(tmp_path, problem):
+    label = _small(tmp_path)
+    data = label.with_name(label.name[:-1])
+    if problem == "too-long":
+        path = tmp_path / ("x" * 300 + ".2BL")
+    elif problem == "loop":
+        data.unlink()
+        os.symlink(data, data)
+        path = label
+    elif problem == "directory":
+        data.unlink()
+        data.mkdir()
+        path = label
+    elif problem == "not-a-directory":
+        path = label / "inside.2BL"
+    else:
+        path = tmp_path / "a\0b.2BL"
+    _one_line_error(path, (UnreadableFileError, MissingFileError))
