@@ -382,6 +382,10 @@ def mutate_pds4_label(text: str, rng: random.Random) -> tuple[str, str]:
             "swap-elements",
         ]
     )
+    if op in ("delete-element", "duplicate-element", "nesting", "attribute", "swap-elements") and (
+        len(_leaves(text)) < 2
+    ):
+        return text, f"{op}-skipped"  # earlier mutations left too few elements
     if op in ("delete-element", "duplicate-element"):
         leaves = _leaves(text)
         m = rng.choice(leaves)
@@ -570,7 +574,10 @@ def mutate_pds3_label(text: str, rng: random.Random) -> tuple[str, str]:
         return text[:end] + 'NOTE = "open\r\n' + "x\r\n" * count + text[end:], f"{op}:{count}"
     if op == "unicode-digits":
         digits = rng.choice(UNICODE_DIGITS)
-        i = rng.choice([i for i, line in enumerate(lines) if re.search(r"= *[0-9]", line)])
+        numeric = [i for i, line in enumerate(lines) if re.search(r"= *[0-9]", line)]
+        if not numeric:
+            return text, f"{op}-skipped"
+        i = rng.choice(numeric)
         lines[i] = re.sub(r"[0-9]", lambda d: digits[int(d.group())], lines[i])
         return "\r\n".join(lines), op
     if op == "long-line":
