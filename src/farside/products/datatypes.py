@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 # PDS4 Element_Array/data_type values for binary arrays.
 PDS4_DTYPES: dict[str, str] = {
     "UnsignedByte": "u1",
@@ -59,15 +61,25 @@ def numpy_dtype(data_type: str) -> str:
 def pds3_dtype(sample_type: str, sample_bits: int) -> str:
     """numpy dtype string for a PDS3 SAMPLE_TYPE and SAMPLE_BITS; raises KeyError if unknown.
 
+    Only widths numpy stores natively are accepted: 8, 16, 32 and 64-bit integers, 32 and 64-bit reals.
+
     >>> pds3_dtype("LSB_UNSIGNED_INTEGER", 16)
     '<u2'
     """
     order, kind = PDS3_KINDS[sample_type.strip().upper().replace(" ", "_")]
-    if sample_bits % 8 or sample_bits <= 0:
+    widths = (32, 64) if kind == "f" else (8, 16, 32, 64)
+    if isinstance(sample_bits, bool) or sample_bits not in widths:
         raise KeyError(sample_bits)
     size = sample_bits // 8
     if size == 1:
         return f"{kind}1"
-    if kind == "f" and size not in (4, 8):
-        raise KeyError(sample_bits)
     return f"{order}{kind}{size}"
+
+
+def itemsize(dtype: str) -> int:
+    """Bytes per element of a numpy dtype string.
+
+    >>> itemsize("<u2"), itemsize("u1"), itemsize(">f8")
+    (2, 1, 8)
+    """
+    return np.dtype(dtype).itemsize

@@ -9,6 +9,8 @@ namespaces.
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -18,13 +20,28 @@ from typing import Any
 from lxml import etree
 
 from farside.errors import AxesError, DataTypeError, LabelError
-from farside.products.datatypes import numpy_dtype
+from farside.products.datatypes import itemsize, numpy_dtype
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, remove_comments=True)
+# No ``huge_tree``: libxml2 then refuses nesting over 256 deep and text nodes over 10 MB. Entities are never
+# expanded, nothing is fetched, and a label declaring a DTD is refused outright (real labels have none).
+_OPTIONS = {"resolve_entities": False, "no_network": True, "load_dtd": False, "remove_comments": True}
+_PARSER = etree.XMLParser(**_OPTIONS)
+_UTF8_PARSER = etree.XMLParser(encoding="utf-8", **_OPTIONS)
 _DECLARATION = re.compile(rb"^\s*<\?xml[^>]*\?>")
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 
 # A single array larger than this is not a camera frame; treat it as a label error, not an allocation.
 MAX_ARRAY_BYTES = 1 << 36
+# Real labels are a few kB with a few hundred elements, nested about 8 deep.
+MAX_LABEL_BYTES = 4 << 20
+MAX_TAGS = 1 << 16
+MAX_DEPTH = 64
+# numpy allows at most 64 dimensions; an image has two or three.
+MAX_AXES = 16
+# Integers in labels: ASCII digits only (str.isdigit and int() accept any Unicode digit), at most 19 of them.
+_INTEGER = re.compile(r"[+-]?[0-9]{1,19}(?:\.0*)?", re.ASCII)
+_REAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?", re.ASCII)
+_MAX_NAME_BYTES = 255
 
 
 def local_name(element: etree._Element) -> str:
@@ -35,19 +52,55 @@ def local_name(element: etree._Element) -> str:
     return tag.rsplit("}", 1)[-1].lower()
 
 
+def shown(text: str, limit: int = 40) -> str:
+    """``repr`` of label text for a one-line message, shortened when long."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
+
+
 def parse_xml(raw: bytes, path: str | os.PathLike[str]) -> etree._Element:
-    """Parse label bytes into an lxml element, accepting GB18030 text under a UTF-8 declaration."""
+    """Parse label bytes into an lxml element, accepting GB18030 text under a UTF-8 declaration.
+
+    Refuses, as :class:`LabelError`, labels over :data:`MAX_LABEL_BYTES`, with over :data:`MAX_TAGS` tags,
+    nested over :data:`MAX_DEPTH` deep, or declaring a DTD; so parsing time and memory stay proportional to
+    a label's few kB.
+    """
+    if len(raw) > MAX_LABEL_BYTES:
+        raise LabelError(path, f"label of {len(raw):,} bytes is too large to be a label")
+    tags = raw.count(b"<")
+    if tags > MAX_TAGS:
+        raise LabelError(path, f"label has {tags:,} tags: too many to be a label")
+    if _DOCTYPE.search(raw):
+        raise LabelError(path, "label declares a DTD (refused)")
     try:
-        return etree.fromstring(raw, _PARSER)
-    except etree.XMLSyntaxError as exc:
-        if not _is_encoding_problem(exc):
+        root = etree.fromstring(raw, _PARSER)
+    except (etree.LxmlError, ValueError) as exc:
+        if "excessive depth" in str(exc).lower():
+            raise LabelError(path, f"label nests elements over {MAX_DEPTH} deep") from None
+        if not (isinstance(exc, etree.XMLSyntaxError) and _is_encoding_problem(exc)):
             raise LabelError(path, f"malformed XML label: {_one_line(exc)}") from None
-    # Older labels declare UTF-8 (or nothing) but hold GB18030 text: decode it ourselves.
-    try:
-        text = _DECLARATION.sub(b"", raw, count=1).decode("gb18030")
-        return etree.fromstring(text, _PARSER)
-    except (UnicodeDecodeError, etree.XMLSyntaxError) as exc:
-        raise LabelError(path, f"malformed XML label: {_one_line(exc)}") from None
+        # Older labels declare UTF-8 (or nothing) but hold GB18030 text: decode it ourselves, and hand
+        # lxml UTF-8 bytes with the encoding forced (a str would be refused if it declared an encoding).
+        try:
+            text = _DECLARATION.sub(b"", raw, count=1).decode("gb18030")
+            root = etree.fromstring(text.encode("utf-8"), _UTF8_PARSER)
+        except (etree.LxmlError, ValueError) as exc:
+            if "excessive depth" in str(exc).lower():
+                raise LabelError(path, f"label nests elements over {MAX_DEPTH} deep") from None
+            raise LabelError(path, f"malformed XML label: {_one_line(exc)}") from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise LabelError(path, "label declares a DTD (refused)")
+    _check_depth(root, path)
+    return root
+
+
+# An element MAX_DEPTH + 1 levels down (root = level 1), found by libxml2 in one pass over the tree.
+_TOO_DEEP = etree.XPath("boolean(/" + "/".join(["*"] * (MAX_DEPTH + 1)) + ")")
+
+
+def _check_depth(root: etree._Element, path: str | os.PathLike[str]) -> None:
+    if _TOO_DEEP(root):
+        raise LabelError(path, f"label nests elements over {MAX_DEPTH} deep")
 
 
 def _is_encoding_problem(exc: etree.XMLSyntaxError) -> bool:
@@ -59,11 +112,28 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
+@functools.lru_cache(maxsize=512)
+def _named_xpath(names: tuple[str, ...], first: bool) -> etree.XPath:
+    lower = "translate(local-name(), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+    test = " or ".join(f"{lower} = '{name}'" for name in names)
+    path = f"descendant-or-self::*[{test}]"
+    return etree.XPath(f"({path})[1]" if first else path)
+
+
+def _xpath_names(names: tuple[str, ...]) -> tuple[str, ...] | None:
+    lowered = tuple(sorted({name.lower() for name in names}))
+    return lowered if all(n.isascii() and "'" not in n for n in lowered) else None
+
+
 def iter_named(element: etree._Element, *names: str) -> Iterator[etree._Element]:
     """Descendants (and the element itself) whose local name is one of ``names`` (case-insensitive)."""
-    wanted = {name.lower() for name in names}
+    wanted = _xpath_names(names)
+    if wanted is not None:  # the scan runs in libxml2, not element by element in Python
+        yield from _named_xpath(wanted, False)(element)
+        return
+    wanted_set = {name.lower() for name in names}
     for child in element.iter():
-        if local_name(child) in wanted:
+        if local_name(child) in wanted_set:
             yield child
 
 
@@ -71,6 +141,10 @@ def find_named(element: etree._Element | None, *names: str) -> etree._Element | 
     """First descendant whose local name is one of ``names`` (case-insensitive), or None."""
     if element is None:
         return None
+    wanted = _xpath_names(names)
+    if wanted is not None:
+        found = _named_xpath(wanted, True)(element)
+        return found[0] if found else None
     return next(iter_named(element, *names), None)
 
 
@@ -147,32 +221,80 @@ class ArraySpec:
         count = 1
         for n in self.shape:
             count *= n
-        return count * int(numpy_dtype_itemsize(self.dtype))
+        return count * itemsize(self.dtype)
 
 
-def numpy_dtype_itemsize(dtype: str) -> int:
-    return int(dtype[-1]) if dtype[-1].isdigit() else 1
+def parse_integer(text: str) -> int | None:
+    """A label's whole number (ASCII digits, optional sign, optional ``.0``), or None.
+
+    >>> parse_integer("64"), parse_integer("-1"), parse_integer("64.0")
+    (64, -1, 64)
+    >>> parse_integer("²"), parse_integer("1e308"), parse_integer("inf"), parse_integer("6.5")
+    (None, None, None, None)
+    """
+    text = text.strip()
+    if not _INTEGER.fullmatch(text):
+        return None
+    return int(text.split(".", 1)[0])
+
+
+def parse_real(text: str | None) -> float | None:
+    """A label's finite real number (ASCII digits), or None.
+
+    >>> parse_real("-0.248344"), parse_real("1e3"), parse_real("nan"), parse_real("1e999"), parse_real("٣")
+    (-0.248344, 1000.0, None, None, None)
+    """
+    if text is None:
+        return None
+    text = text.strip()
+    if len(text) > 64 or not _REAL.fullmatch(text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
 
 
 def _integer(element: etree._Element | None, what: str, path: str | os.PathLike[str]) -> int:
     text = text_of(element)
     if text is None:
         raise LabelError(path, f"label lacks {what}")
-    try:
-        value = float(text)
-    except ValueError:
-        raise AxesError(path, f"{what} is {text!r}, not a number") from None
-    if value != int(value):
-        raise AxesError(path, f"{what} is {text!r}, not a whole number")
-    return int(value)
+    value = parse_integer(text)
+    if value is None:
+        raise AxesError(path, f"{what} is {shown(text)}, not a whole number")
+    return value
 
 
 def _optional_float(element: etree._Element | None) -> float | None:
-    text = text_of(element)
-    try:
-        return float(text) if text is not None else None
-    except ValueError:
+    return parse_real(text_of(element))
+
+
+def plain_file_name(name: str | None, path: str | os.PathLike[str]) -> str | None:
+    """The data file name a label gives, checked to be a plain name in the label's folder."""
+    if name is None:
         return None
+    problem = None
+    if name in (".", "..") or "/" in name or "\\" in name:
+        problem = "is not a plain file name"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in name):
+        problem = "holds control characters"
+    else:
+        try:
+            size = len(name.encode("utf-8"))
+        except UnicodeEncodeError:
+            size = None
+        if size is None or size > _MAX_NAME_BYTES:
+            problem = "is not a usable file name"
+    if problem:
+        raise LabelError(path, f"data file name {shown(name)} {problem}")
+    return name
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    text = " x ".join(str(n) for n in shape)
+    return text if len(text) <= 80 else text[:80] + "..."
+
+
+def _bytes(count: int) -> str:
+    return f"{count:,} bytes" if count < 10**24 else "over 10^24 bytes"
 
 
 def array_spec(root: etree._Element, path: str | os.PathLike[str]) -> ArraySpec:
@@ -190,24 +312,32 @@ def array_spec(root: etree._Element, path: str | os.PathLike[str]) -> ArraySpec:
     try:
         dtype = numpy_dtype(data_type)
     except KeyError:
-        raise DataTypeError(path, f"unknown data type {data_type!r}") from None
+        raise DataTypeError(path, f"unknown data type {shown(data_type)}") from None
 
     axes = []
     for axis in iter_named(array, "Axis_Array"):
+        if len(axes) == MAX_AXES:
+            raise AxesError(path, f"{kind} has over {MAX_AXES} axes: not an image")
         name = text_of(find_named(axis, "axis_name")) or "?"
-        elements = _integer(find_named(axis, "elements"), f"elements of axis {name}", path)
-        sequence = _integer(find_named(axis, "sequence_number"), f"sequence_number of axis {name}", path)
+        elements = _integer(find_named(axis, "elements"), f"elements of axis {shown(name)}", path)
+        sequence = _integer(
+            find_named(axis, "sequence_number"), f"sequence_number of axis {shown(name)}", path
+        )
         if elements <= 0:
-            raise AxesError(path, f"axis {name} has {elements} elements")
+            raise AxesError(path, f"axis {shown(name)} has {elements} elements")
         axes.append((sequence, name, elements))
     if not axes:
         raise LabelError(path, f"{kind} has no Axis_Array")
-    declared = text_of(find_named(array, "axes"))
-    if declared is not None and declared.isdigit() and int(declared) != len(axes):
-        raise AxesError(path, f"label says {declared} axes but describes {len(axes)}")
+    declared_text = text_of(find_named(array, "axes"))
+    if declared_text is not None:
+        declared = parse_integer(declared_text)
+        if declared is None:
+            raise AxesError(path, f"axes is {shown(declared_text)}, not a whole number")
+        if declared != len(axes):
+            raise AxesError(path, f"label says {declared} axes but describes {len(axes)}")
     order = (text_of(find_named(array, "axis_index_order")) or "Last Index Fastest").lower()
     if order != "last index fastest":
-        raise AxesError(path, f"axis_index_order {order!r} is not supported (only 'Last Index Fastest')")
+        raise AxesError(path, f"axis_index_order {shown(order)} is not supported (only 'Last Index Fastest')")
     axes.sort()
     offset = _integer(find_named(array, "offset"), "array offset", path)
     if offset < 0:
@@ -220,10 +350,12 @@ def array_spec(root: etree._Element, path: str | os.PathLike[str]) -> ArraySpec:
         offset=offset,
         shape=tuple(n for _, _, n in axes),
         axis_names=tuple(name for _, name, _ in axes),
-        file_name=text_of(find_named(file_area, "file_name")),
+        file_name=plain_file_name(text_of(find_named(file_area, "file_name")), path),
         scaling_factor=_optional_float(find_named(array, "scaling_factor")),
         value_offset=_optional_float(find_named(array, "value_offset")),
     )
     if spec.nbytes > MAX_ARRAY_BYTES:
-        raise AxesError(path, f"axes {spec.shape} of {data_type} need {spec.nbytes:,} bytes: not an image")
+        raise AxesError(
+            path, f"axes {_dims(spec.shape)} of {data_type} need {_bytes(spec.nbytes)}: not an image"
+        )
     return spec

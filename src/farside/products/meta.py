@@ -16,7 +16,7 @@ from typing import Any
 from lxml import etree
 
 from farside.errors import ProductNameError
-from farside.products.label import find_named, iter_named, local_name, text_of
+from farside.products.label import find_named, iter_named, local_name, parse_real, text_of
 from farside.products.names import ProductName, parse_name, split_instrument
 
 Vector3 = tuple[float, float, float]
@@ -80,21 +80,18 @@ class Meta:
         return out
 
 
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", re.ASCII)
 
 _LENGTH_TO_MM = {"mm": 1.0, "m": 1000.0, "cm": 10.0, "micrometer": 1e-3, "um": 1e-3, "μm": 1e-3}
 _LENGTH_TO_UM = {k: v * 1000.0 for k, v in _LENGTH_TO_MM.items()}
 
 
 def _float(element: etree._Element | None) -> float | None:
-    text = text_of(element)
-    if text is None:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
+    return parse_real(text_of(element))
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _unit(element: etree._Element | None) -> str | None:
@@ -109,13 +106,13 @@ def _length(element: etree._Element | None, table: dict[str, float]) -> float | 
     unit = (_unit(element) or "").lower()
     if value is None:
         return None
-    return value * table.get(unit, 1.0)
+    return _finite(value * table.get(unit, 1.0))
 
 
 def _angle(element: etree._Element | None) -> float | None:
     value = _float(element)
     if value is not None and (_unit(element) or "").lower() in ("rad", "radian", "radians"):
-        return math.degrees(value)
+        return _finite(math.degrees(value))
     return value
 
 
@@ -135,7 +132,12 @@ def _time(text: str | None) -> datetime | None:
         stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return stamp.astimezone(UTC) if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    if stamp.tzinfo is None:
+        return stamp.replace(tzinfo=UTC)
+    try:
+        return stamp.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        return None
 
 
 def parse_coefficients(text: str | None) -> tuple[float, ...] | None:
@@ -147,6 +149,8 @@ def parse_coefficients(text: str | None) -> tuple[float, ...] | None:
     if not text:
         return None
     numbers = tuple(float(n) for n in _NUMBER.findall(text))
+    if not all(math.isfinite(n) for n in numbers):
+        return None
     return numbers or None
 
 
@@ -297,13 +301,17 @@ def meta_from_pds3(keywords: dict[str, Any], file_name: str) -> Meta:
                 continue
             found = _NUMBER.search(str(value))
             if found:
-                return float(found.group())
+                return _finite(float(found.group()))
         return None
+
+    def text(key: str) -> str | None:
+        value = keywords.get(key)
+        return value if isinstance(value, str) else None
 
     return Meta(
         product_id=str(keywords.get("PRODUCT_ID", "")).strip('"') or (named.product_id if named else None),
         mission=named.mission if named else None,
-        instrument=named.instrument if named else keywords.get("INSTRUMENT_ID"),
+        instrument=named.instrument if named else text("INSTRUMENT_ID"),
         camera=named.camera if named else None,
         mode=named.mode if named else None,
         level=named.level if named else None,
@@ -313,7 +321,7 @@ def meta_from_pds3(keywords: dict[str, Any], file_name: str) -> Meta:
         or (named.start_time if named else None),
         stop_time=_time(str(keywords.get("STOP_TIME", "")).strip('"'))
         or (named.stop_time if named else None),
-        instrument_name=keywords.get("INSTRUMENT_NAME"),
+        instrument_name=text("INSTRUMENT_NAME"),
         data_flag=named.data_flag if named else None,
         exposure_time=number("EXPOSURE_DURATION", "EXPOSURE_TIME"),
         focal_length_mm=number("FOCAL_LENGTH"),

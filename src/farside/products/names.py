@@ -33,7 +33,7 @@ _NAME = re.compile(
     \.(?P<level>[0-9][0-9A-Z])
     (?P<label_suffix>L)?
     $""",
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,
 )
 
 
