@@ -55,7 +55,6 @@ def test_read_gives_a_product_or_a_farside_error(templates, tmp_path):
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.xfail(strict=False, reason="fetch list parser hardened separately")
 def test_download_list_gives_urls_or_a_farside_error(templates, tmp_path):
     cases = [fuzz.make_case(2, i, templates, download_share=1.0) for i in range(LIST_CASES)]
     failures = _failures(cases, tmp_path, timeout=1.0)

@@ -17,7 +17,7 @@ from typing import Any
 from farside.errors import FarsideError, ProductError, ProductNameError
 from farside.products.names import parse_name
 from farside.products.pds3 import looks_like_pds3
-from farside.products.reader import read
+from farside.products.reader import read, read_regular
 
 DEFAULT_DB = "farside.db"
 
@@ -170,10 +170,10 @@ def _attached(path: Path | None) -> bool:
     if path is None:
         return False
     try:
-        with open(path, "rb") as handle:
-            return looks_like_pds3(handle.read(64))
-    except OSError:
+        head, _ = read_regular(path, 64)
+    except FarsideError:  # not a regular file, or unreadable: not an attached label
         return False
+    return looks_like_pds3(head)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from farside.errors import FarsideError, SettingsError
+from farside.errors import FarsideError, SettingsError, printable
 from farside.output import output_path, safe_file_name
 
 RADIANCE_SUFFIX = ".radiance.tif"
@@ -133,9 +133,10 @@ def failure_line(path: str, exc: BaseException) -> str:
     else:
         message = f"internal error ({type(exc).__name__}: {exc}); please report it"
     message = " ".join(message.split())
-    if path in message:
+    shown = printable(path)
+    if shown in message:
         return message
-    return f"{path}: {message}"
+    return f"{shown}: {message}"
 
 
 def plan(path: str | os.PathLike[str] | Any, out_dir: str | os.PathLike[str], request: Request) -> Planned:

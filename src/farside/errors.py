@@ -19,8 +19,19 @@ class ProductError(FarsideError):
 
     def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
         self.path = os.fspath(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        self.problem = " ".join(str(problem).split())
+        super().__init__(f"{printable(self.path)}: {self.problem}")
+
+
+def printable(text: str | bytes) -> str:
+    """``text`` with control and other unprintable characters escaped, so it stays on one line.
+
+    >>> printable("odd\\nname.2BL")
+    'odd\\\\nname.2BL'
+    """
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class MissingFileError(ProductError):

@@ -146,9 +146,14 @@ def _read_list_bytes(path: object) -> bytes:
         # O_NONBLOCK: should the name have been swapped for a FIFO since the stat, opening it must not hang.
         handle = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
         with os.fdopen(handle, "rb") as stream:
-            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            opened = os.fstat(stream.fileno())
+            if not stat.S_ISREG(opened.st_mode):
                 raise FarsideError(f"{shown}: not a regular file, not a download list")
-            raw = stream.read(MAX_LIST_BYTES + 1)
+            # Sized from the file, not the limit, so a small list costs a small buffer; one that grew since
+            # the stat is still caught by the extra byte.
+            raw = stream.read(min(opened.st_size, MAX_LIST_BYTES) + 1)
+            if len(raw) > opened.st_size:  # it grew since: read on, up to the limit
+                raw += stream.read(MAX_LIST_BYTES + 1 - len(raw))
     except FarsideError:
         raise
     except OSError as exc:

@@ -116,7 +116,7 @@ def _opener(path: str, flags: int) -> int:
     return os.open(path, _OPEN_FLAGS)
 
 
-def _read_regular(path: Path, limit: int, what: str = "a product") -> tuple[bytes, int]:
+def read_regular(path: Path, limit: int, what: str = "a product") -> tuple[bytes, int]:
     """At most ``limit`` bytes from the start of a regular file, and the file's size."""
     _stat(path, what)
     try:
@@ -129,7 +129,7 @@ def _read_regular(path: Path, limit: int, what: str = "a product") -> tuple[byte
 
 
 def _head(path: Path) -> tuple[bytes, int]:
-    head, size = _read_regular(path, _HEAD_BYTES)
+    head, size = read_regular(path, _HEAD_BYTES)
     if not head:
         raise EmptyFileError(path, "file is empty")
     return head, size
@@ -206,7 +206,7 @@ def _map(data_path: Path, spec: ArraySpec) -> np.ndarray:
 def _read_pds4(label_path: Path, head: bytes, size: int) -> Product:
     if size > MAX_LABEL_BYTES:
         raise LabelError(label_path, f"label of {size:,} bytes is too large to be a label")
-    raw = head if size <= len(head) else _read_regular(label_path, MAX_LABEL_BYTES + 1)[0]
+    raw = head if size <= len(head) else read_regular(label_path, MAX_LABEL_BYTES + 1)[0]
     root = parse_xml(raw, label_path)
     spec = array_spec(root, label_path)
     data_path = _data_for_label(label_path, spec)
