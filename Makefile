@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench fuzz clean
 
 # The package and what it needs to run.
 $(STAMP): pyproject.toml
@@ -34,6 +34,10 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/convert.py
 	$(BIN)/python benchmarks/demosaic.py
 	$(BIN)/python benchmarks/release.py
+
+# The long mutation-fuzzing run of the readers (about 20 minutes on 2 cores); the suite runs a few thousand.
+fuzz: $(TEST_STAMP)
+	$(BIN)/python benchmarks/fuzz.py --count 200000 --seed 0
 
 clean:
 	rm -rf $(VENV) demo-output build *.egg-info src/*.egg-info
