@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from farside.errors import FarsideError, SettingsError, printable
 from farside.output import output_path, safe_file_name
 
@@ -207,19 +205,18 @@ def execute(planned: Planned, look: Any = None) -> Outcome:
 def shared_look(planned: Sequence[Planned]) -> tuple[Any, list[Outcome]]:
     """One white balance and stretch for a set of products (panorama tiles, movie frames), from all their
     samples together, and failures for those that could not be read. The look is None if none could."""
-    from farside.pipeline import choose_look, frame_samples, linearize
+    from farside import pipeline
 
     linears, usable, failures = [], [], []
     for item in planned:
         try:
-            linears.append(linearize(item.product, item.settings))
+            linears.append(pipeline.linearize(item.product, item.settings))
             usable.append(item)
         except Exception as exc:
             failures.append(Outcome(item.path, "failed", error=failure_line(item.path, exc)))
     if not usable:
         return None, failures
-    samples = np.concatenate([frame_samples(linear) for linear in linears])
-    return choose_look(usable[0].settings, samples, linears[0], usable[0].product), failures
+    return pipeline.shared_look(linears, usable[0].settings, usable[0].product), failures
 
 
 def convert_one(

@@ -243,12 +243,12 @@ def choose_look(
     return Look(gains=gains, matrix=matrix, lo=lo, hi=hi)
 
 
-def shared_look(products: Sequence[Product], settings_list: Sequence[Settings]) -> Look:
+def shared_look(linears: Sequence[Linear], settings: Settings, product: Product | None = None) -> Look:
     """One look for a set of frames (tiles of a panorama, frames of a movie), so they match: grey-world
-    white balance and stretch from all their samples together; other modes from the first frame."""
-    linears = [linearize(p, s) for p, s in zip(products, settings_list, strict=True)]
-    samples = np.concatenate([frame_samples(lin) for lin in linears])
-    return choose_look(settings_list[0], samples, linears[0], products[0])
+    white balance and stretch from all their samples together; other modes from the first frame (and
+    ``product``, the first frame's, for the label's white balance)."""
+    samples = np.concatenate([frame_samples(linear) for linear in linears])
+    return choose_look(settings, samples, linears[0], product)
 
 
 def render(product: Product, settings: Settings, look: Look | None = None) -> Rendered:

@@ -9,10 +9,11 @@ namespaces.
 
 from __future__ import annotations
 
-import functools
+import bisect
 import math
 import os
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -112,40 +113,63 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-@functools.lru_cache(maxsize=512)
-def _named_xpath(names: tuple[str, ...], first: bool) -> etree.XPath:
-    lower = "translate(local-name(), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
-    test = " or ".join(f"{lower} = '{name}'" for name in names)
-    path = f"descendant-or-self::*[{test}]"
-    return etree.XPath(f"({path})[1]" if first else path)
+class _NameIndex:
+    """Every element of a label by lower-cased local name, in document order, with each element's position
+    and the position of the last element inside it: a look-up is two binary searches, not a walk of the
+    tree (labels may hold tens of thousands of elements, and metadata takes ~60 look-ups per label)."""
+
+    __slots__ = ("_elements", "by_name", "end", "position")
+
+    def __init__(self, root: etree._Element) -> None:
+        elements = list(root.iter(etree.Element))
+        self.position = {element: number for number, element in enumerate(elements)}
+        self.by_name: dict[str, list[int]] = {}
+        for number, element in enumerate(elements):
+            self.by_name.setdefault(local_name(element), []).append(number)
+        self.end = {}
+        for element in reversed(elements):  # children come after their parent in document order
+            last = next((c for c in reversed(element) if isinstance(c.tag, str)), None)
+            self.end[element] = self.end[last] if last is not None else self.position[element]
+        self._elements = elements
+
+    def within(self, element: etree._Element, names: tuple[str, ...]) -> list[etree._Element]:
+        """Elements named one of ``names`` at or below ``element``, in document order."""
+        first, last = self.position[element], self.end[element]
+        found: list[int] = []
+        for name in names:
+            numbers = self.by_name.get(name.lower(), ())
+            found.extend(numbers[bisect.bisect_left(numbers, first) : bisect.bisect_right(numbers, last)])
+        return [self._elements[n] for n in sorted(found)]
 
 
-def _xpath_names(names: tuple[str, ...]) -> tuple[str, ...] | None:
-    lowered = tuple(sorted({name.lower() for name in names}))
-    return lowered if all(n.isascii() and "'" not in n for n in lowered) else None
+_INDEXES: dict[etree._Element, _NameIndex] = {}
+_INDEXES_KEPT = 8
+_INDEX_LOCK = threading.Lock()
+
+
+def _index(element: etree._Element) -> _NameIndex:
+    root = element.getroottree().getroot()
+    with _INDEX_LOCK:
+        index = _INDEXES.get(root)
+        if index is None or element not in index.position:
+            index = _NameIndex(root)
+            if len(_INDEXES) >= _INDEXES_KEPT:
+                _INDEXES.pop(next(iter(_INDEXES)))
+            _INDEXES[root] = index
+        return index
 
 
 def iter_named(element: etree._Element, *names: str) -> Iterator[etree._Element]:
     """Descendants (and the element itself) whose local name is one of ``names`` (case-insensitive)."""
-    wanted = _xpath_names(names)
-    if wanted is not None:  # the scan runs in libxml2, not element by element in Python
-        yield from _named_xpath(wanted, False)(element)
-        return
-    wanted_set = {name.lower() for name in names}
-    for child in element.iter():
-        if local_name(child) in wanted_set:
-            yield child
+    yield from _index(element).within(element, names)
 
 
 def find_named(element: etree._Element | None, *names: str) -> etree._Element | None:
     """First descendant whose local name is one of ``names`` (case-insensitive), or None."""
     if element is None:
         return None
-    wanted = _xpath_names(names)
-    if wanted is not None:
-        found = _named_xpath(wanted, True)(element)
-        return found[0] if found else None
-    return next(iter_named(element, *names), None)
+    found = _index(element).within(element, names)
+    return found[0] if found else None
 
 
 def text_of(element: etree._Element | None) -> str | None:
