@@ -3,8 +3,9 @@ or Dask) and :func:`farside.convert` all go through :func:`convert_one`.
 
 A :class:`Request` is what the user asked for (profile, profile file, overrides), checked once with
 :meth:`Request.check` before any product is touched. :func:`plan` reads a product and decides its settings
-and output; :func:`execute` renders and writes it. Neither ever raises for a bad product: the
-:class:`Outcome` says what happened, with one line naming the file and the problem.
+and output (raising for a bad product); :func:`execute` renders and writes it, and :func:`convert_one` does
+both; these two never raise for a bad product: the :class:`Outcome` says what happened, with one line
+naming the file and the problem.
 
 Outputs are named after the product's data file (``X.2B`` -> ``X.2B.png``), reduced to a safe file name
 inside the output folder, so a label can never make farside write elsewhere; two inputs that would share an
@@ -45,6 +46,7 @@ class Request:
     def check(self) -> None:
         """Resolve the settings for every profile this request may use; raises the first problem as a
         :class:`~farside.errors.FarsideError` (a usage error: nothing has been converted yet)."""
+        from farside.demosaic import METHODS
         from farside.profiles import load_profile, profile_names
         from farside.settings import Settings
 
@@ -53,20 +55,14 @@ class Request:
             settings = Settings.from_profile(load_profile(name, self.profile_file, dict(self.overrides)))
             if settings.flat and not Path(settings.flat).is_file():
                 raise SettingsError(f"{settings.flat}: flat field not found (profile {name})")
-            if settings.demosaic not in _methods():
+            if settings.demosaic not in METHODS:
                 raise SettingsError(f"demosaic method {settings.demosaic!r} is not available here")
-
-
-def _methods() -> dict[str, Any]:
-    from farside.demosaic import METHODS
-
-    return METHODS
 
 
 @dataclass
 class Outcome:
-    """What became of one product: ``converted``, ``skipped`` (up to date), ``duplicate`` (the same
-    product given twice) or ``failed`` (with the reason)."""
+    """What became of one product: ``converted``, ``skipped`` (up to date) or ``failed`` (with the
+    reason, one line)."""
 
     path: str
     status: str

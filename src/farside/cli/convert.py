@@ -8,7 +8,16 @@ from pathlib import Path
 
 from farside.cli.common import add_command, error, existing_inputs, warn, writable_folder
 from farside.cli.options import add_settings_arguments, request_from
-from farside.conversion import Claims, Outcome, Request, collision_message, execute, plan
+from farside.conversion import (
+    Claims,
+    Outcome,
+    Request,
+    collision_message,
+    execute,
+    failure_line,
+    plan,
+    shared_look,
+)
 
 
 def convert_paths(paths: Sequence[Path], out_dir: Path, request: Request, shared: bool = False) -> int:
@@ -33,9 +42,7 @@ def convert_paths(paths: Sequence[Path], out_dir: Path, request: Request, shared
         for path in paths:
             try:
                 planned = plan(path, out_dir, request)
-            except Exception as exc:
-                from farside.conversion import failure_line
-
+            except Exception as exc:  # one bad product never stops the others
                 report(Outcome(str(path), "failed", error=failure_line(str(path), exc)))
                 continue
             if planned.identity in seen:
@@ -52,8 +59,6 @@ def convert_paths(paths: Sequence[Path], out_dir: Path, request: Request, shared
             yield planned
 
     if shared and not request.radiance:
-        from farside.conversion import shared_look
-
         every = list(planned_products())
         look, failed = shared_look(every)
         for outcome in failed:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from farside.conversion import Request
-from farside.errors import FarsideError
 from farside.settings import OPTIONS, Option, mode_overrides
 
 DEFAULT_DB = "farside.db"
@@ -172,4 +171,4 @@ def catalog_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     return list(query(existing_db(args), filters_from(args)))
 
 
-__all__ = ["FarsideError", "add_filter_arguments", "add_settings_arguments", "catalog_rows", "request_from"]
+__all__ = ["add_filter_arguments", "add_settings_arguments", "catalog_rows", "request_from"]
