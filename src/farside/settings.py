@@ -242,6 +242,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("process.demosaic_domain", "sqrt",
            "demosaic the square root of the signal (fewer visible fringes), or linear", "str",
            choices=("sqrt", "linear")),
+    # optics: the camera model of scenes (panoramas, anaglyphs); the label's values win where it has them
+    Option("optics.focal_length_mm", 0.0, "focal length in mm (0: unknown)", "float", minimum=0),
+    Option("optics.pixel_size_um", 0.0, "detector pixel pitch in micrometres (0: unknown)", "float",
+           minimum=0),
+    Option("optics.principal_point", (-1.0, -1.0),
+           "x0, y0 of the optical axis in pixels from the top-left corner; negative: the frame's centre",
+           "floats", length=2),
+    Option("optics.yaw_sign", 1, "1 if a positive mast yaw turns the camera to the right, -1 if to the left",
+           "int", choices=(1, -1)),
+    Option("optics.pitch_sign", 1, "1 if a positive mast pitch turns the camera up, -1 if down", "int",
+           choices=(1, -1)),
     # output
     Option("output.format", "png", "output file format", "str", attr="output_format",
            choices=("png", "tiff", "jpeg"), flag="--format"),
