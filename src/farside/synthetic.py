@@ -846,3 +846,18 @@ def simulate_sensor(
     without its defects). See :func:`record`."""
     recording = record(scene, model, seed=seed)
     return (recording.raw if plant else recording.clean), recording.defects
+
+
+def render_view(world: np.ndarray, world_grid: Any, camera: Any, rotation: np.ndarray) -> np.ndarray:
+    """What a pinhole ``camera`` at ``rotation`` sees of a ``world`` image laid out on the azimuth/elevation
+    grid ``world_grid`` (:class:`farside.scenes.geometry.Equirectangular`): each pixel's centre is traced to
+    its direction and the world sampled there (bilinear; azimuth wraps round if the world is a full circle).
+    """
+    from farside.scenes.geometry import pixel_directions
+
+    u, v = np.meshgrid(np.arange(camera.width) + 0.5, np.arange(camera.height) + 0.5)
+    azimuth, elevation = pixel_directions(camera, rotation, u, v)
+    azimuth = (azimuth - world_grid.azimuth_left_deg) % 360.0 + world_grid.azimuth_left_deg
+    x, y = world_grid.pixel_of(azimuth, elevation)
+    return cv2.remap(world, x.astype(np.float32), y.astype(np.float32), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REFLECT_101)  # fmt: skip

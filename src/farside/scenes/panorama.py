@@ -1,0 +1,161 @@
+"""Panoramas from mast pointing: every frame placed where its label says it looked, before any feature is
+matched.
+
+A sweep's frames share one white balance and stretch (:func:`farside.conversion.shared_look`); each frame is
+drawn into an azimuth/elevation grid (:class:`~farside.scenes.geometry.Equirectangular`) through its pinhole
+camera (:func:`~farside.scenes.geometry.camera_model`) at its mast pointing
+(:func:`~farside.scenes.geometry.mast_pointing`), and the frames are joined with OpenCV's multi-band blender
+(Burt & Adelson 1983, "A multiresolution spline with application to image mosaics"), which hides seams
+without blurring detail.
+
+Still to come (see the project's issue on panoramas): refinement of each frame's rotation from features
+matched in the overlaps, exposure compensation, seam finding, tiled output for full-resolution sites, and
+the ``farside panorama`` command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from farside.errors import FarsideError
+from farside.scenes.geometry import Camera, Equirectangular, camera_model, mast_pointing, orientation, project
+from farside.scenes.geometry import pixel_directions as _pixel_directions
+
+
+@dataclass(frozen=True)
+class PlacedFrame:
+    """A frame's display image with the camera and pointing that place it."""
+
+    name: str
+    image: np.ndarray  # (H, W, 3) uint8 display RGB
+    camera: Camera
+    pointing: tuple[float, float, float]  # azimuth, elevation, roll in degrees
+
+    @property
+    def rotation(self) -> np.ndarray:
+        return orientation(*self.pointing)
+
+
+def set_key(meta: Any) -> tuple[Any, ...]:
+    """What frames of one panorama share: mission, instrument, eye, mode and sequence (one site's sweep)."""
+    return (meta.mission, meta.instrument, meta.camera, meta.mode, meta.sequence_id)
+
+
+def group_sets(metas: Sequence[Any]) -> dict[tuple[Any, ...], list[int]]:
+    """Indices of ``metas`` grouped into panorama sets by :func:`set_key`, in the order given."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for index, meta in enumerate(metas):
+        groups.setdefault(set_key(meta), []).append(index)
+    return groups
+
+
+def place(name: str, image: np.ndarray, meta: Any, settings: Any) -> PlacedFrame:
+    """A frame placed by its label: raises :class:`FarsideError` when the label gives no mast pointing."""
+    pointing = mast_pointing(meta, settings)
+    if pointing is None:
+        raise FarsideError(f"{name}: the label gives no mast pointing; left out of the panorama")
+    return PlacedFrame(name, image, camera_model(settings, meta, image.shape), pointing)
+
+
+def _outline(frame: PlacedFrame, samples: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Azimuths and elevations along the frame's border."""
+    w, h = frame.camera.width, frame.camera.height
+    t = np.linspace(0.0, 1.0, samples)
+    u = np.concatenate([t * w, np.full_like(t, w), (1 - t) * w, np.zeros_like(t)])
+    v = np.concatenate([np.zeros_like(t), t * h, np.full_like(t, h), (1 - t) * h])
+    return _pixel_directions(frame.camera, frame.rotation, u, v)
+
+
+def grid_for(frames: Sequence[PlacedFrame], scale: float = 1.0) -> Equirectangular:
+    """The smallest equirectangular grid that holds every frame, at the frames' own angular resolution
+    times ``scale``. Azimuths are taken around the frames' mean pointing, so a sweep across 180° works."""
+    if not frames:
+        raise FarsideError("no frames to make a panorama of")
+    centre = float(np.degrees(np.angle(np.mean(np.exp(1j * np.radians([f.pointing[0] for f in frames]))))))
+    azimuths, elevations = [], []
+    for frame in frames:
+        az, el = _outline(frame)
+        azimuths.append((az - centre + 180.0) % 360.0 - 180.0 + centre)
+        elevations.append(el)
+    az_all, el_all = np.concatenate(azimuths), np.concatenate(elevations)
+    degrees = float(np.degrees(1.0 / max(f.camera.focal_px for f in frames))) / scale
+    left, right = float(az_all.min()), float(min(az_all.max(), az_all.min() + 360.0))
+    top, bottom = float(el_all.max()), float(el_all.min())
+    width = max(1, int(np.ceil((right - left) / degrees)))
+    height = max(1, int(np.ceil((top - bottom) / degrees)))
+    return Equirectangular(degrees, left, top, width, height)
+
+
+def warp(frame: PlacedFrame, grid: Equirectangular) -> tuple[np.ndarray, np.ndarray, tuple[int, int]] | None:
+    """The frame drawn into the part of ``grid`` it covers: (image, mask, (x, y) of its top-left corner),
+    or None when it falls outside the grid."""
+    az, el = _outline(frame, 64)
+    x, y = grid.pixel_of((az - grid.azimuth_left_deg) % 360.0 + grid.azimuth_left_deg, el)
+    x0, x1 = max(0, int(np.floor(x.min()))), min(grid.width, int(np.ceil(x.max())) + 1)
+    y0, y1 = max(0, int(np.floor(y.min()))), min(grid.height, int(np.ceil(y.max())) + 1)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    xs, ys = np.meshgrid(np.arange(x0, x1), np.arange(y0, y1))
+    azimuth, elevation = grid.angles_of(xs, ys)
+    u, v, ahead = project(frame.camera, frame.rotation, azimuth, elevation)
+    inside = ahead & (u >= 0) & (u < frame.camera.width) & (v >= 0) & (v < frame.camera.height)
+    # cv2.remap samples pixel i at coordinate i; the geometry puts pixel i's centre at i + 0.5.
+    map_x, map_y = (u - 0.5).astype(np.float32), (v - 0.5).astype(np.float32)
+    image = cv2.remap(frame.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    return image, (inside * 255).astype(np.uint8), (x0, y0)
+
+
+@dataclass
+class Panorama:
+    """A panorama: RGBA image (alpha marks the covered area), its grid, and the frames in it."""
+
+    image: np.ndarray
+    grid: Equirectangular
+    frames: list[dict[str, Any]] = field(default_factory=list)
+
+
+def blend(frames: Sequence[PlacedFrame], grid: Equirectangular, bands: int = 5) -> Panorama:
+    """Draw every frame into ``grid`` and join them with multi-band blending."""
+    blender = cv2.detail.MultiBandBlender(0, bands)
+    blender.prepare((0, 0, grid.width, grid.height))
+    placed = []
+    for frame in frames:
+        warped = warp(frame, grid)
+        entry = {
+            "name": frame.name,
+            "label_pointing": list(frame.pointing),
+            "in_panorama": warped is not None,
+        }
+        placed.append(entry)
+        if warped is None:
+            continue
+        image, mask, corner = warped
+        blender.feed(image.astype(np.int16), mask, corner)
+    result, coverage = blender.blend(None, None)
+    rgb = np.clip(result, 0, 255).astype(np.uint8)
+    alpha = np.where(coverage > 0, 255, 0).astype(np.uint8)
+    rgb[alpha == 0] = 0
+    return Panorama(np.dstack([rgb, alpha]), grid, placed)
+
+
+def panorama(frames: Sequence[PlacedFrame], scale: float = 1.0) -> Panorama:
+    """A panorama of frames placed by their labels (see the module's description)."""
+    return blend(frames, grid_for(frames, scale))
+
+
+__all__ = [
+    "Panorama",
+    "PlacedFrame",
+    "blend",
+    "grid_for",
+    "group_sets",
+    "panorama",
+    "place",
+    "set_key",
+    "warp",
+]
