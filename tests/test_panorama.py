@@ -105,3 +105,63 @@ def test_frames_group_into_sets_and_a_frame_without_pointing_is_said():
     pointed = SimpleNamespace(**{**vars(no_pointing), "mast_yaw": 12.9, "mast_pitch": -23.9})
     frame = place("frame", image, pointed, settings)
     assert frame.pointing == (12.9, -23.9, 0.0) and frame.camera.focal_px == pytest.approx(50 / 7.4e-3)
+
+
+def _write_sweep(folder, world: np.ndarray, pointing_errors=None) -> list:
+    from farside.synthetic import pcam_mission_area, sequence_start, simulate_raw, write_product
+
+    labels = []
+    for i, (yaw, pitch) in enumerate(SWEEP):
+        view = render_view(world, WORLD_GRID, CAMERA, orientation(yaw, pitch))
+        area = pcam_mission_area(
+            yaw, pitch, focal_length_mm=50.0, pixel_size_um=7.4 * 4
+        )  # quarter resolution
+        raw = simulate_raw(view, (CAMERA.height, CAMERA.width), seed=i)
+        labels.append(write_product("ce4-pcam-c", None, folder, pixels=raw, start=sequence_start(i),
+                                    mission_area=area))  # fmt: skip
+    return labels
+
+
+def test_the_panorama_command_from_products_lines_up_with_the_world(world, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    labels = _write_sweep(tmp_path / "sweep", world)
+    # A corrupt frame and one whose label has no pointing: each said in one line, the set still built.
+    from farside.synthetic import sequence_start, simulate_raw, write_product
+
+    pixels = simulate_raw(world, (432, 588))
+    broken = write_product("ce4-pcam-c", None, tmp_path / "sweep", pixels=pixels, start=sequence_start(40),
+                           mission_area=[])  # fmt: skip
+    truncated = write_product("ce4-pcam-c", None, tmp_path / "sweep", pixels=pixels, start=sequence_start(41))
+    data = truncated.with_name(truncated.name[:-1])
+    data.write_bytes(data.read_bytes()[:1000])
+    out = tmp_path / "pano"
+    command = [sys.executable, "-m", "farside", "panorama", str(tmp_path / "sweep"), "-o", str(out)]
+    listed = subprocess.run([*command, "--list"], capture_output=True, text=True)
+    assert f"{labels[0].name[:-1]}_pano: {len(SWEEP) + 1} frames" in listed.stdout  # the truncated one is out
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (
+        truncated.name in result.stderr
+        and "no mast pointing" in result.stderr
+        and broken.name in result.stderr
+    )
+    image_path = out / f"{labels[0].name[:-1]}_pano.png"
+    assert result.stdout.strip() == str(image_path)
+    side = json.loads((out / f"{image_path.name}.json").read_text())
+    projection = side["projection"]
+    keys = ("degrees_per_pixel", "azimuth_left_deg", "elevation_top_deg", "width", "height")
+    grid = Equirectangular(*(projection[k] for k in keys))
+    assert len(side["frames"]) == len(SWEEP)
+    assert [f["label_pointing"][:2] for f in side["frames"]] == [list(p) for p in SWEEP]
+    with Image.open(image_path) as im:
+        assert im.mode == "RGBA"
+        rgba = np.asarray(im)
+    covered = rgba[:, :, 3] > 0
+    expected = _world_seen_by(grid, world)
+    shifts = _tile_shifts(rgba[:, :, :3], expected, covered)
+    assert len(shifts) > 50 and float(np.median(shifts)) < 0.35 and float(np.percentile(shifts, 90)) < 1.0

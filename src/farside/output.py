@@ -108,9 +108,12 @@ def _itxt(keyword: str, text: str) -> bytes:
 def encode_png(
     image: np.ndarray, texts: dict[str, str], compression: int = 1, transfer: str = "srgb"
 ) -> bytes:
-    """PNG bytes (8 or 16 bit, grey or RGB) with ``texts`` as iTXt chunks after the header, and the colour
-    encoding stated: an sRGB chunk (perceptual intent) for sRGB output, gAMA 1.0 for linear output."""
-    pixels = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image  # OpenCV writes BGR
+    """PNG bytes (8 or 16 bit, grey, RGB or RGBA) with ``texts`` as iTXt chunks after the header, and the
+    colour encoding stated: an sRGB chunk (perceptual intent) for sRGB output, gAMA 1.0 for linear output."""
+    if image.ndim == 3:  # OpenCV writes BGR(A)
+        pixels = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+    else:
+        pixels = image
     # Camera frames are noisy: LZ77 string matching finds little in them, so Huffman coding of "Up"-filtered
     # rows keeps files within ~5 % of zlib's best at about twice the speed of OpenCV's defaults.
     params = [

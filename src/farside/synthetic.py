@@ -165,13 +165,15 @@ _TCAM_AREA: list[Element] = [
 ]
 
 
-def _pcam_area(yaw: float = -12.898743, pitch: float = -23.907715) -> list[Element]:
+def pcam_mission_area(yaw: float = -12.898743, pitch: float = -23.907715, focal_length_mm: float = 50.0,
+                      pixel_size_um: float = 7.4) -> list[Element]:  # fmt: skip
+    """The Mission_Area of a PCAM label: optics, rover location, pointing (mast yaw and pitch)."""
     return [
         (
             "Instrument_Parm",
             [
-                ("focal_length", "36.0", {"unit": "mm"}),
-                ("pixel_size", "7.4", {"unit": "micrometer"}),
+                ("focal_length", f"{focal_length_mm}", {"unit": "mm"}),
+                ("pixel_size", f"{pixel_size_um}", {"unit": "micrometer"}),
                 ("principle_point_coordinate", [("x0", "0.0"), ("y0", "0.0")]),
             ],
         ),
@@ -254,11 +256,11 @@ _NATECAM_AREA: list[Element] = [
 KINDS: dict[str, ProductKind] = {
     "ce4-pcam-c": ProductKind(
         "CE4", "GRAS", "PCAML-C-006", "2B", "B", (1728, 2352), "UnsignedLSB2", "ce4-pcam-colour",
-        "PCAML", "Panoramic Camera", "CE4Ro", statistics=True, mission_area=_pcam_area(),
+        "PCAML", "Panoramic Camera", "CE4Ro", statistics=True, mission_area=pcam_mission_area(),
     ),
     "ce4-pcam-q": ProductKind(
         "CE4", "GRAS", "PCAMR-Q-013", "2B", "B", (864, 1176), "UnsignedLSB2", "ce4-pcam-pan",
-        "PCAMR", "Panoramic Camera", "CE4Ro", statistics=True, mission_area=_pcam_area(),
+        "PCAMR", "Panoramic Camera", "CE4Ro", statistics=True, mission_area=pcam_mission_area(),
     ),
     "ce4-tcam": ProductKind(
         "CE4", "GRAS", "TCAM-I-143", "2C", "A", (1728, 2352, 3), "UnsignedByte", "ce4-tcam",
@@ -270,7 +272,7 @@ KINDS: dict[str, ProductKind] = {
     ),
     "ce5-pcam": ProductKind(
         "CE5-L", "GRAS", "PCAML-I-008", "2B", "A", (1728, 2352), "UnsignedLSB2", "ce5-pcam",
-        "PCAML", "Panoramic Camera", "CE5La", sequence="0004", mission_area=_pcam_area(45.0, -15.0),
+        "PCAML", "Panoramic Camera", "CE5La", sequence="0004", mission_area=pcam_mission_area(45.0, -15.0),
     ),
     "ce5-lcam": ProductKind(
         "CE5-L", "GRAS", "LCAM-1-0010", "2A", "A", (1728, 2352), "UnsignedByte", "ce5-lcam",

@@ -83,7 +83,8 @@ def camera_model(settings: Any, meta: Any, shape: tuple[int, ...]) -> Camera:
         )
     cx = cy = None
     label_point = getattr(meta, "principal_point", None)
-    unit = (getattr(meta, "principal_point_unit", None) or "pixel").lower()
+    unit = (getattr(meta, "principal_point_unit", None) or "").lower()
+    # Only a point stated in pixels is a position on the frame; labels without a unit give offsets (mm).
     if label_point is not None and unit.startswith(("pix", "px")):
         cx, cy = (float(v) for v in label_point)
     elif min(settings.principal_point) >= 0:

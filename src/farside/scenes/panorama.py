@@ -159,3 +159,91 @@ __all__ = [
     "set_key",
     "warp",
 ]
+
+
+@dataclass
+class SetOutcome:
+    """What became of one panorama set: the output written (or None) and one line per problem."""
+
+    name: str
+    frames: list[str]
+    output: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def panorama_name(first_data_path: Any) -> str:
+    """A set's output name: its first frame's data file name plus ``_pano``."""
+    from farside.output import safe_file_name
+
+    return safe_file_name(f"{getattr(first_data_path, 'name', first_data_path)}_pano")
+
+
+def find_sets(paths: Sequence[Any], out_dir: Any, request: Any) -> tuple[list[list[Any]], list[str]]:
+    """Read every product and group them into panorama sets (frames in time order); returns the sets (of
+    :class:`~farside.conversion.Planned`) and one line for each product that could not be read."""
+    from farside.conversion import failure_line, plan
+
+    planned, problems = [], []
+    seen = set()
+    for path in paths:
+        try:
+            item = plan(path, out_dir, request)
+        except Exception as exc:  # one bad frame never stops a set
+            problems.append(failure_line(str(path), exc))
+            continue
+        if item.identity not in seen:
+            seen.add(item.identity)
+            planned.append(item)
+    planned.sort(key=lambda p: (p.product.meta.start_time is None, p.product.meta.start_time, p.path))
+    groups = group_sets([p.product.meta for p in planned])
+    return [[planned[i] for i in indices] for indices in groups.values()], problems
+
+
+def build_set(frames: Sequence[Any], out_dir: Any, scale: float = 1.0) -> SetOutcome:
+    """Render a set's frames with one shared look, place them by their labels and write the panorama (RGBA
+    PNG) with a sidecar stating its projection and every frame's pointing."""
+    import json
+    from pathlib import Path
+
+    from farside.conversion import failure_line, shared_look
+    from farside.output import encode_png, farside_version, write_outputs
+    from farside.pipeline import render
+
+    name = panorama_name(frames[0].product.data_path)
+    outcome = SetOutcome(name, [f.path for f in frames])
+    look, failed = shared_look(frames)
+    outcome.problems.extend(o.error for o in failed if o.error)
+    broken = {o.path for o in failed}
+    placed = []
+    for item in frames:
+        if item.path in broken:
+            continue
+        try:
+            image = render(item.product, item.settings, look).image
+            if image.ndim == 2:
+                image = np.dstack([image] * 3)
+            if image.dtype != np.uint8:
+                image = (image >> 8).astype(np.uint8)
+            placed.append(place(item.path, image, item.product.meta, item.settings))
+        except Exception as exc:
+            outcome.problems.append(failure_line(item.path, exc))
+    if not placed:
+        outcome.problems.append(f"{name}: no frame of this set could be placed; no panorama written")
+        return outcome
+    result = panorama(placed, scale)
+    for entry in result.frames:
+        entry["refined_pointing"] = entry["label_pointing"]
+        entry["refinement"] = "not attempted: placed by the label's pointing"
+    description = {
+        "kind": "panorama",
+        "projection": result.grid.to_dict(),
+        "frames": result.frames,
+        "source_products": [str(Path(p.path).resolve()) for p in frames],
+        "software": f"farside {farside_version()}",
+        "settings": frames[0].settings.to_dict(),
+        "scale": scale,
+    }
+    payload = encode_png(result.image, {"farside:provenance": json.dumps(description, sort_keys=True)})
+    target = Path(out_dir) / f"{name}.png"
+    outcome.output = str(write_outputs(target, payload, description))
+    return outcome

@@ -1,0 +1,70 @@
+"""``farside panorama``: one panorama per sweep, placed by the labels' mast pointing."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from farside.cli.common import add_command, error, existing_inputs, warn, writable_folder
+from farside.cli.options import add_settings_arguments, request_from
+
+
+def _paths(inputs: list[Path]) -> list[Path]:
+    from farside.catalog import discover
+
+    return [c.path for c in discover(existing_inputs(inputs))]
+
+
+def cmd_panorama(args: argparse.Namespace) -> int:
+    from farside.scenes.panorama import build_set, find_sets, panorama_name
+
+    request = request_from(args)
+    out = writable_folder(args.output) if not args.list else args.output
+    sets, problems = find_sets(_paths(args.inputs), out, request)
+    for problem in problems:
+        error(problem)
+    if args.list:
+        for frames in sets:
+            print(f"{panorama_name(frames[0].product.data_path)}: {len(frames)} frames")
+        return 1 if problems else 0
+    failed = bool(problems)
+    for frames in sets:
+        outcome = build_set(frames, out, args.scale)
+        for problem in outcome.problems:
+            (warn if outcome.output else error)(problem)
+        if outcome.output:
+            print(outcome.output, flush=True)
+        failed = failed or bool(outcome.problems)
+    return 1 if failed else 0
+
+
+def _scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 4:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a scale in (0, 4]")
+    return value
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    panorama = add_command(
+        commands,
+        "panorama",
+        "panoramas of mast sweeps, placed by the labels' pointing",
+        "Group frames into panorama sets (mission, instrument, eye, mode, sequence) and make one "
+        "equirectangular RGBA panorama per set, each frame placed by its label's mast pointing and joined by "
+        "multi-band blending, with a sidecar stating the projection.",
+        "farside panorama sequence0067/ -o pano/",
+        "farside panorama sequence0067/ -o pano/ --scale 0.25",
+        "farside panorama release/ -o pano/ --list",
+    )
+    panorama.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="products or folders")
+    panorama.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    panorama.add_argument(
+        "--scale", type=_scale, default=1.0, help="output resolution / frames' [default: 1]"
+    )
+    panorama.add_argument("--list", action="store_true", help="show the sets found without building them")
+    add_settings_arguments(panorama)
+    panorama.set_defaults(func=cmd_panorama)
