@@ -3,6 +3,7 @@ pointing, placed by their pointing and blended, must show the world where the pa
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import cv2
@@ -26,7 +27,8 @@ SWEEP = [(yaw, pitch) for pitch in (-12.0, -24.0) for yaw in (-25.8, -12.9, 0.0,
 
 @pytest.fixture(scope="module")
 def world() -> np.ndarray:
-    return cv2.resize(kodak(23), (WORLD_GRID.width, WORLD_GRID.height), interpolation=cv2.INTER_CUBIC)
+    # Kodak 13 (a mountain stream) has texture everywhere, so every overlap has features to match.
+    return cv2.resize(kodak(13), (WORLD_GRID.width, WORLD_GRID.height), interpolation=cv2.INTER_CUBIC)
 
 
 def _frames(world: np.ndarray) -> list[PlacedFrame]:
@@ -77,8 +79,33 @@ def test_frames_placed_by_their_pointing_show_the_world_where_the_grid_says(worl
     shifts = _tile_shifts(rgb, expected, covered)
     assert len(shifts) > 50 and max(shifts) < 1.0 and float(np.median(shifts)) < 0.25
     difference = np.abs(rgb.astype(float) - expected.astype(float))[covered]
-    assert float(difference.mean()) < 3.0  # blending over seams adds no visible step
+    assert float(difference.mean()) < 5.0  # two resamplings of a textured world, and no step at the seams
     assert [f["in_panorama"] for f in result.frames] == [True] * len(SWEEP)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_label_pointing_errors_of_1_5_degrees_are_recovered(world, seed):
+    rng = np.random.default_rng(seed)
+    errors = rng.uniform(-1.5, 1.5, (len(SWEEP), 2))
+    errors -= errors.mean(
+        axis=0
+    )  # a turn of the whole set is invisible in the frames: the labels' mean holds
+    frames = [replace(f, pointing=(f.pointing[0] + e[0], f.pointing[1] + e[1], 0.0))
+              for f, e in zip(_frames(world), errors, strict=True)]  # fmt: skip
+    assert np.abs(errors).max() > 1.0
+
+    def misalignment(result) -> list[float]:
+        covered = result.image[:, :, 3] > 0
+        return _tile_shifts(result.image[:, :, :3], _world_seen_by(result.grid, world), covered)
+
+    placed_by_labels = misalignment(panorama(frames, refine_pointing=False))
+    assert float(np.percentile(placed_by_labels, 90)) > 5.0  # the errors are plain to see without refinement
+    result = panorama(frames)
+    shifts = misalignment(result)
+    assert len(shifts) > 50 and max(shifts) < 1.0 and float(np.median(shifts)) < 0.35
+    assert all(f["refinement"].startswith("refined from") for f in result.frames)
+    for frame, truth in zip(result.frames, SWEEP, strict=True):
+        assert frame["refined_pointing"][:2] == pytest.approx(list(truth), abs=0.03)
 
 
 def test_a_panorama_at_a_quarter_scale_keeps_the_geometry(world):

@@ -34,11 +34,13 @@ class PlacedFrame:
     name: str
     image: np.ndarray  # (H, W, 3) uint8 display RGB
     camera: Camera
-    pointing: tuple[float, float, float]  # azimuth, elevation, roll in degrees
+    pointing: tuple[float, float, float]  # azimuth, elevation, roll in degrees, as the label gives them
+    refined: tuple[float, float, float] | None = None  # after refinement, where it held
+    refinement: str = "not attempted"
 
     @property
     def rotation(self) -> np.ndarray:
-        return orientation(*self.pointing)
+        return orientation(*(self.refined or self.pointing))
 
 
 def set_key(meta: Any) -> tuple[Any, ...]:
@@ -129,6 +131,8 @@ def blend(frames: Sequence[PlacedFrame], grid: Equirectangular, bands: int = 5) 
         entry = {
             "name": frame.name,
             "label_pointing": list(frame.pointing),
+            "refined_pointing": [round(v, 6) for v in (frame.refined or frame.pointing)],
+            "refinement": frame.refinement,
             "in_panorama": warped is not None,
         }
         placed.append(entry)
@@ -143,8 +147,32 @@ def blend(frames: Sequence[PlacedFrame], grid: Equirectangular, bands: int = 5) 
     return Panorama(np.dstack([rgb, alpha]), grid, placed)
 
 
-def panorama(frames: Sequence[PlacedFrame], scale: float = 1.0) -> Panorama:
-    """A panorama of frames placed by their labels (see the module's description)."""
+def refine(frames: Sequence[PlacedFrame]) -> list[PlacedFrame]:
+    """The frames with rotations refined from features matched in their overlaps (:mod:`.refine`); a
+    frame with too few matches keeps its label pointing and says so."""
+    from dataclasses import replace
+
+    from farside.scenes.refine import MIN_MATCHES, pointing_of, refine_rotations
+
+    results = refine_rotations(
+        [f.image for f in frames], [f.camera for f in frames], [f.pointing for f in frames]
+    )
+    out = []
+    for frame, result in zip(frames, results, strict=True):
+        if result.refined:
+            note = f"refined from {result.matches} matched features"
+            out.append(replace(frame, refined=pointing_of(result.rotation), refinement=note))
+        else:
+            note = f"kept the label's pointing: {result.matches} matched features (needs {MIN_MATCHES})"
+            out.append(replace(frame, refinement=note))
+    return out
+
+
+def panorama(frames: Sequence[PlacedFrame], scale: float = 1.0, refine_pointing: bool = True) -> Panorama:
+    """A panorama of frames placed by their labels, their rotations refined from the overlaps unless
+    ``refine_pointing`` is False (see the module's description)."""
+    if refine_pointing and len(frames) > 1:
+        frames = refine(frames)
     return blend(frames, grid_for(frames, scale))
 
 
@@ -199,7 +227,9 @@ def find_sets(paths: Sequence[Any], out_dir: Any, request: Any) -> tuple[list[li
     return [[planned[i] for i in indices] for indices in groups.values()], problems
 
 
-def build_set(frames: Sequence[Any], out_dir: Any, scale: float = 1.0) -> SetOutcome:
+def build_set(
+    frames: Sequence[Any], out_dir: Any, scale: float = 1.0, refine_pointing: bool = True
+) -> SetOutcome:
     """Render a set's frames with one shared look, place them by their labels and write the panorama (RGBA
     PNG) with a sidecar stating its projection and every frame's pointing."""
     import json
@@ -230,10 +260,7 @@ def build_set(frames: Sequence[Any], out_dir: Any, scale: float = 1.0) -> SetOut
     if not placed:
         outcome.problems.append(f"{name}: no frame of this set could be placed; no panorama written")
         return outcome
-    result = panorama(placed, scale)
-    for entry in result.frames:
-        entry["refined_pointing"] = entry["label_pointing"]
-        entry["refinement"] = "not attempted: placed by the label's pointing"
+    result = panorama(placed, scale, refine_pointing)
     description = {
         "kind": "panorama",
         "projection": result.grid.to_dict(),
