@@ -134,21 +134,6 @@ def test_frames_group_into_sets_and_a_frame_without_pointing_is_said():
     assert frame.pointing == (12.9, -23.9, 0.0) and frame.camera.focal_px == pytest.approx(50 / 7.4e-3)
 
 
-def _write_sweep(folder, world: np.ndarray, pointing_errors=None) -> list:
-    from farside.synthetic import pcam_mission_area, sequence_start, simulate_raw, write_product
-
-    labels = []
-    for i, (yaw, pitch) in enumerate(SWEEP):
-        view = render_view(world, WORLD_GRID, CAMERA, orientation(yaw, pitch))
-        area = pcam_mission_area(
-            yaw, pitch, focal_length_mm=50.0, pixel_size_um=7.4 * 4
-        )  # quarter resolution
-        raw = simulate_raw(view, (CAMERA.height, CAMERA.width), seed=i)
-        labels.append(write_product("ce4-pcam-c", None, folder, pixels=raw, start=sequence_start(i),
-                                    mission_area=area))  # fmt: skip
-    return labels
-
-
 def test_the_panorama_command_from_products_lines_up_with_the_world(world, tmp_path):
     import json
     import subprocess
@@ -156,7 +141,12 @@ def test_the_panorama_command_from_products_lines_up_with_the_world(world, tmp_p
 
     from PIL import Image
 
-    labels = _write_sweep(tmp_path / "sweep", world)
+    from farside.synthetic import write_sweep
+
+    rng = np.random.default_rng(5)
+    errors = rng.uniform(-1.5, 1.5, (len(SWEEP), 2))
+    errors -= errors.mean(axis=0)
+    labels = write_sweep(world, WORLD_GRID, CAMERA, SWEEP, tmp_path / "sweep", errors, pixel_size_um=7.4 * 4)
     # A corrupt frame and one whose label has no pointing: each said in one line, the set still built.
     from farside.synthetic import sequence_start, simulate_raw, write_product
 
@@ -184,7 +174,10 @@ def test_the_panorama_command_from_products_lines_up_with_the_world(world, tmp_p
     keys = ("degrees_per_pixel", "azimuth_left_deg", "elevation_top_deg", "width", "height")
     grid = Equirectangular(*(projection[k] for k in keys))
     assert len(side["frames"]) == len(SWEEP)
-    assert [f["label_pointing"][:2] for f in side["frames"]] == [list(p) for p in SWEEP]
+    labelled = np.array([f["label_pointing"][:2] for f in side["frames"]])
+    assert labelled == pytest.approx(np.array(SWEEP) + errors, abs=1e-5)
+    refined = np.array([f["refined_pointing"][:2] for f in side["frames"]])
+    assert refined == pytest.approx(np.array(SWEEP), abs=0.05)
     with Image.open(image_path) as im:
         assert im.mode == "RGBA"
         rgba = np.asarray(im)

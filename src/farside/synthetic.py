@@ -863,3 +863,30 @@ def render_view(world: np.ndarray, world_grid: Any, camera: Any, rotation: np.nd
     x, y = world_grid.pixel_of(azimuth, elevation)
     return cv2.remap(world, x.astype(np.float32), y.astype(np.float32), cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REFLECT_101)  # fmt: skip
+
+
+def write_sweep(
+    world: np.ndarray,
+    world_grid: Any,
+    camera: Any,
+    pointings: Sequence[tuple[float, float]],
+    directory: str | os.PathLike[str],
+    label_errors: Sequence[tuple[float, float]] | None = None,
+    pixel_size_um: float = 7.4,
+) -> list[Path]:
+    """A PCAM colour sweep of ``world``: a frame rendered at each (yaw, pitch) with ``camera``
+    (:func:`render_view`), recorded through the sensor model and written as a product whose label gives the
+    pointing plus ``label_errors`` (degrees), the focal length and ``pixel_size_um`` such that the label's
+    optics are the camera's. Returns the labels' paths."""
+    from farside.scenes.geometry import orientation
+
+    focal_mm = camera.focal_px * pixel_size_um * 1e-3
+    labels = []
+    for index, (yaw, pitch) in enumerate(pointings):
+        view = render_view(world, world_grid, camera, orientation(yaw, pitch))
+        error = label_errors[index] if label_errors is not None else (0.0, 0.0)
+        area = pcam_mission_area(yaw + error[0], pitch + error[1], focal_mm, pixel_size_um)
+        raw = simulate_raw(view, (camera.height, camera.width), seed=index)
+        labels.append(write_product("ce4-pcam-c", None, directory, pixels=raw, start=sequence_start(index),
+                                    mission_area=area))  # fmt: skip
+    return labels
