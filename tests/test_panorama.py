@@ -108,6 +108,33 @@ def test_label_pointing_errors_of_1_5_degrees_are_recovered(world, seed):
         assert frame["refined_pointing"][:2] == pytest.approx(list(truth), abs=0.03)
 
 
+def _brightness_steps(result, world: np.ndarray) -> float:
+    """Spread (standard deviation of the log) of the panorama's brightness against the world's, over
+    32-pixel tiles: frames that differ in exposure leave steps that widen it."""
+    covered = result.image[:, :, 3] > 0
+    made = cv2.cvtColor(result.image[:, :, :3], cv2.COLOR_RGB2GRAY).astype(float)
+    truth = cv2.cvtColor(_world_seen_by(result.grid, world), cv2.COLOR_RGB2GRAY).astype(float)
+    ratios = []
+    for y in range(0, made.shape[0] - 32, 32):
+        for x in range(0, made.shape[1] - 32, 32):
+            cell = (slice(y, y + 32), slice(x, x + 32))
+            if covered[cell].all() and 30 < truth[cell].mean() < 200:
+                ratios.append(np.log(made[cell].mean() / truth[cell].mean()))
+    return float(np.std(ratios))
+
+
+def test_exposure_differences_leave_no_step(world):
+    from farside.scenes.panorama import blend, grid_for
+
+    gains = np.random.default_rng(0).uniform(0.8, 1.2, len(SWEEP))  # +-20 % between frames
+    frames = [replace(f, image=np.clip(f.image * g, 0, 255).astype(np.uint8))
+              for f, g in zip(_frames(world), gains, strict=True)]  # fmt: skip
+    grid = grid_for(frames)
+    plain = _brightness_steps(blend(frames, grid, photometry=False), world)
+    compensated = _brightness_steps(blend(frames, grid), world)
+    assert plain > 0.09 and compensated < 0.08 and compensated < 0.7 * plain
+
+
 def test_a_panorama_at_a_quarter_scale_keeps_the_geometry(world):
     result = panorama(_frames(world), scale=0.25)
     full = panorama(_frames(world)[:1])
