@@ -1,0 +1,170 @@
+"""Panoramas against a known world: farside and OpenCV's own stitcher on the same rendered sweeps.
+
+Each world is a Kodak image laid over azimuth -45..45 and elevation -45..0 degrees; ten frames of a PCAM
+at a quarter of its resolution (588 x 432, the real 19.7 x 14.5 degree field) are rendered from it at a
+two-tier sweep's pointing. farside gets the frames with their label pointing, off by up to 1.5 degrees per
+frame (zero mean over the set); OpenCV's stitcher (``cv2.Stitcher``, panorama mode) gets the frames alone.
+
+Alignment: the panorama is compared with the world tile by tile (64 x 64 px, phase correlation). farside's
+panorama is compared at the directions its sidecar's projection gives each pixel; the stitcher states no
+projection, so its panorama is first registered to the world's view by a homography fitted to matched
+features (which can only flatter it), and what remains is measured the same way. Each method runs in a
+process of its own, so its peak memory is its own.
+
+Usage: python benchmarks/panorama.py   (writes benchmarks/results/panorama.json)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+KODAK = ROOT.parent / "shared" / "data" / "kodak"
+RESULTS = ROOT / "benchmarks" / "results" / "panorama.json"
+WORLDS = {"kodim13 (texture everywhere)": 13, "kodim23 (a featureless middle)": 23}
+SWEEP = [(yaw, pitch) for pitch in (-12.0, -24.0) for yaw in (-25.8, -12.9, 0.0, 12.9, 25.8)]
+
+
+def _world(number: int):
+    from farside.scenes.geometry import Equirectangular
+
+    grid = Equirectangular(90.0 / 1536, -45.0, 0.0, 1536, 768)
+    image = cv2.imread(str(KODAK / f"kodim{number:02d}.png"))[:, :, ::-1]
+    return cv2.resize(image, (grid.width, grid.height), interpolation=cv2.INTER_CUBIC), grid
+
+
+def _frames(world, grid):
+    from farside.scenes.geometry import Camera, orientation
+    from farside.scenes.panorama import PlacedFrame
+    from farside.synthetic import render_view
+
+    camera = Camera(width=588, height=432, focal_px=50 / 7.4e-3 / 4)
+    errors = np.random.default_rng(7).uniform(-1.5, 1.5, (len(SWEEP), 2))
+    errors -= errors.mean(axis=0)
+    frames = []
+    for index, ((yaw, pitch), error) in enumerate(zip(SWEEP, errors, strict=True)):
+        view = render_view(world, grid, camera, orientation(yaw, pitch))
+        frames.append(PlacedFrame(f"frame{index}", view, camera, (yaw + error[0], pitch + error[1], 0.0)))
+    return frames
+
+
+def _seen(world, world_grid, grid) -> np.ndarray:
+    xs, ys = np.meshgrid(np.arange(grid.width), np.arange(grid.height))
+    x, y = world_grid.pixel_of(*grid.angles_of(xs, ys))
+    return cv2.remap(world, x.astype(np.float32), y.astype(np.float32), cv2.INTER_LINEAR)
+
+
+def _shifts(made: np.ndarray, truth: np.ndarray, covered: np.ndarray, tile: int = 64) -> list[float]:
+    a = cv2.cvtColor(made, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    b = cv2.cvtColor(truth, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    window = cv2.createHanningWindow((tile, tile), cv2.CV_32F)
+    out = []
+    for y in range(0, a.shape[0] - tile, tile):
+        for x in range(0, a.shape[1] - tile, tile):
+            cell = (slice(y, y + tile), slice(x, x + tile))
+            if covered[cell].all() and b[cell].std() >= 8:
+                (dx, dy), _ = cv2.phaseCorrelate(a[cell], b[cell], window)
+                out.append(float(np.hypot(dx, dy)))
+    return out
+
+
+def _register(made: np.ndarray, truth: np.ndarray) -> np.ndarray | None:
+    """The stitcher's panorama warped onto the world's view by a homography fitted to SIFT matches."""
+    sift = cv2.SIFT_create(4000)
+    ka, da = sift.detectAndCompute(cv2.cvtColor(made, cv2.COLOR_RGB2GRAY), None)
+    kb, db = sift.detectAndCompute(cv2.cvtColor(truth, cv2.COLOR_RGB2GRAY), None)
+    if da is None or db is None:
+        return None
+    good = [m for m, n in cv2.BFMatcher().knnMatch(da, db, k=2) if m.distance < 0.75 * n.distance]
+    if len(good) < 8:
+        return None
+    source = np.float32([ka[m.queryIdx].pt for m in good])
+    target = np.float32([kb[m.trainIdx].pt for m in good])
+    homography, _ = cv2.findHomography(source, target, cv2.RANSAC, 3.0)
+    if homography is None:
+        return None
+    return cv2.warpPerspective(made, homography, (truth.shape[1], truth.shape[0]))
+
+
+def _peak_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_one(method: str, number: int) -> dict:
+    """One method on one world, in this process: time, peak memory, alignment."""
+    from farside.scenes.panorama import grid_for, panorama
+
+    world, world_grid = _world(number)
+    frames = _frames(world, world_grid)
+    if method == "farside":
+        started = time.perf_counter()
+        result = panorama(frames)
+        seconds = time.perf_counter() - started
+        covered = result.image[:, :, 3] > 0
+        shifts = _shifts(result.image[:, :, :3], _seen(world, world_grid, result.grid), covered)
+        failed = None
+    else:
+        images = [np.ascontiguousarray(f.image[:, :, ::-1]) for f in frames]
+        stitcher = cv2.Stitcher_create(cv2.Stitcher_PANORAMA)
+        started = time.perf_counter()
+        status, stitched = stitcher.stitch(images)
+        seconds = time.perf_counter() - started
+        shifts, failed = [], None
+        if status != cv2.Stitcher_OK:
+            failed = f"stitcher status {status}"
+        else:
+            truth = _seen(world, world_grid, grid_for(frames))
+            registered = _register(np.ascontiguousarray(stitched[:, :, ::-1]), truth)
+            if registered is None:
+                failed = "panorama could not be registered to the world"
+            else:
+                covered = cv2.cvtColor(registered, cv2.COLOR_RGB2GRAY) > 0
+                covered = cv2.erode(covered.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+                shifts = _shifts(registered, truth, covered)
+    return {
+        "seconds": round(seconds, 3),
+        "peak_mb": round(_peak_mb(), 1),
+        "failed": failed,
+        "tiles": len(shifts),
+        "median_px": round(float(np.median(shifts)), 3) if shifts else None,
+        "p90_px": round(float(np.percentile(shifts, 90)), 3) if shifts else None,
+        "worst_px": round(float(max(shifts)), 3) if shifts else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--one", nargs=2, metavar=("METHOD", "KODAK"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one[0], int(args.one[1]))))
+        return
+    results = {}
+    for world, number in WORLDS.items():
+        for method in ("farside", "opencv-stitcher"):
+            child = subprocess.run([sys.executable, __file__, "--one", method, str(number)],
+                                   capture_output=True, text=True, check=True)  # fmt: skip
+            results.setdefault(world, {})[method] = json.loads(child.stdout.strip().splitlines()[-1])
+            print(world, method, results[world][method], flush=True)
+    report = {
+        "command": "python benchmarks/panorama.py",
+        "sweep": "10 frames, 588 x 432 (a PCAM at quarter resolution), two tiers; label errors up to 1.5 deg",
+        "results": results,
+    }
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
