@@ -34,6 +34,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/convert.py
 	$(BIN)/python benchmarks/demosaic.py
 	$(BIN)/python benchmarks/release.py
+	$(BIN)/python benchmarks/panorama.py
 
 # The long mutation-fuzzing run of the readers (about 20 minutes on 2 cores); the suite runs a few thousand.
 fuzz: $(TEST_STAMP)
