@@ -212,3 +212,22 @@ def test_the_panorama_command_from_products_lines_up_with_the_world(world, tmp_p
     expected = _world_seen_by(grid, world)
     shifts = _tile_shifts(rgba[:, :, :3], expected, covered)
     assert len(shifts) > 50 and float(np.median(shifts)) < 0.35 and float(np.percentile(shifts, 90)) < 1.0
+
+
+def test_the_panorama_command_takes_a_catalogs_selection(world, tmp_path):
+    import subprocess
+    import sys
+
+    from farside.synthetic import write_sweep
+
+    labels = write_sweep(world, WORLD_GRID, CAMERA, SWEEP[:3], tmp_path / "sweep", pixel_size_um=7.4 * 4)
+    db = tmp_path / "catalog.db"
+    farside = [sys.executable, "-m", "farside"]
+    assert subprocess.run([*farside, "index", str(tmp_path / "sweep"), "--db", str(db)]).returncode == 0
+    selection = ["--db", str(db), "--instrument", "PCAM", "-o", str(tmp_path / "p"), "--list"]
+    listed = subprocess.run([*farside, "panorama", *selection], capture_output=True, text=True)
+    assert listed.returncode == 0 and f"{labels[0].name[:-1]}_pano: 3 frames" in listed.stdout
+    nothing = subprocess.run(
+        [*farside, "panorama", "-o", str(tmp_path / "p")], capture_output=True, text=True
+    )
+    assert nothing.returncode == 2 and "--db" in nothing.stderr

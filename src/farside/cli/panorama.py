@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from farside.cli.common import add_command, error, existing_inputs, warn, writable_folder
-from farside.cli.options import add_settings_arguments, request_from
+from farside.cli.common import UsageError, add_command, error, existing_inputs, warn, writable_folder
+from farside.cli.options import add_filter_arguments, add_settings_arguments, catalog_rows, request_from
 
 
-def _paths(inputs: list[Path]) -> list[Path]:
+def _paths(args: argparse.Namespace) -> list[Path]:
+    """Products from the files and folders given, or from the catalog's selection."""
     from farside.catalog import discover
 
-    return [c.path for c in discover(existing_inputs(inputs))]
+    if args.inputs:
+        return [c.path for c in discover(existing_inputs(args.inputs))]
+    if args.db is None:
+        raise UsageError("give products or folders, or --db with a catalog")
+    return [Path(row["label_path"] or row["data_path"]) for row in catalog_rows(args)]
 
 
 def cmd_panorama(args: argparse.Namespace) -> int:
@@ -20,7 +25,7 @@ def cmd_panorama(args: argparse.Namespace) -> int:
 
     request = request_from(args)
     out = writable_folder(args.output) if not args.list else args.output
-    sets, problems = find_sets(_paths(args.inputs), out, request)
+    sets, problems = find_sets(_paths(args), out, request)
     for problem in problems:
         error(problem)
     if args.list:
@@ -59,12 +64,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         "farside panorama sequence0067/ -o pano/",
         "farside panorama sequence0067/ -o pano/ --scale 0.25",
         "farside panorama release/ -o pano/ --list",
+        "farside panorama --db --instrument PCAM --sequence 0067 -o pano/",
     )
-    panorama.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="products or folders")
+    panorama.add_argument("inputs", nargs="*", type=Path, metavar="INPUT", help="products or folders")
     panorama.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     panorama.add_argument(
         "--scale", type=_scale, default=1.0, help="output resolution / frames' [default: 1]"
     )
     panorama.add_argument("--list", action="store_true", help="show the sets found without building them")
+    add_filter_arguments(panorama, "valid")
     add_settings_arguments(panorama)
     panorama.set_defaults(func=cmd_panorama)
