@@ -56,26 +56,6 @@ def _frames(world, grid):
     return frames
 
 
-def _seen(world, world_grid, grid) -> np.ndarray:
-    xs, ys = np.meshgrid(np.arange(grid.width), np.arange(grid.height))
-    x, y = world_grid.pixel_of(*grid.angles_of(xs, ys))
-    return cv2.remap(world, x.astype(np.float32), y.astype(np.float32), cv2.INTER_LINEAR)
-
-
-def _shifts(made: np.ndarray, truth: np.ndarray, covered: np.ndarray, tile: int = 64) -> list[float]:
-    a = cv2.cvtColor(made, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    b = cv2.cvtColor(truth, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    window = cv2.createHanningWindow((tile, tile), cv2.CV_32F)
-    out = []
-    for y in range(0, a.shape[0] - tile, tile):
-        for x in range(0, a.shape[1] - tile, tile):
-            cell = (slice(y, y + tile), slice(x, x + tile))
-            if covered[cell].all() and b[cell].std() >= 8:
-                (dx, dy), _ = cv2.phaseCorrelate(a[cell], b[cell], window)
-                out.append(float(np.hypot(dx, dy)))
-    return out
-
-
 def _register(made: np.ndarray, truth: np.ndarray) -> np.ndarray | None:
     """The stitcher's panorama warped onto the world's view by a homography fitted to SIFT matches."""
     sift = cv2.SIFT_create(4000)
@@ -104,6 +84,7 @@ def _peak_mb() -> float:
 def run_one(method: str, number: int) -> dict:
     """One method on one world, in this process: time, peak memory, alignment."""
     from farside.scenes.panorama import grid_for, panorama
+    from farside.synthetic import tile_offsets, world_seen_by
 
     world, world_grid = _world(number)
     frames = _frames(world, world_grid)
@@ -112,7 +93,7 @@ def run_one(method: str, number: int) -> dict:
         result = panorama(frames)
         seconds = time.perf_counter() - started
         covered = result.image[:, :, 3] > 0
-        shifts = _shifts(result.image[:, :, :3], _seen(world, world_grid, result.grid), covered)
+        shifts = tile_offsets(result.image[:, :, :3], world_seen_by(world, world_grid, result.grid), covered)
         failed = None
     else:
         images = [np.ascontiguousarray(f.image[:, :, ::-1]) for f in frames]
@@ -124,14 +105,14 @@ def run_one(method: str, number: int) -> dict:
         if status != cv2.Stitcher_OK:
             failed = f"stitcher status {status}"
         else:
-            truth = _seen(world, world_grid, grid_for(frames))
+            truth = world_seen_by(world, world_grid, grid_for(frames))
             registered = _register(np.ascontiguousarray(stitched[:, :, ::-1]), truth)
             if registered is None:
                 failed = "panorama could not be registered to the world"
             else:
                 covered = cv2.cvtColor(registered, cv2.COLOR_RGB2GRAY) > 0
                 covered = cv2.erode(covered.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
-                shifts = _shifts(registered, truth, covered)
+                shifts = tile_offsets(registered, truth, covered)
     return {
         "seconds": round(seconds, 3),
         "peak_mb": round(_peak_mb(), 1),

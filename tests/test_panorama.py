@@ -16,7 +16,7 @@ from farside.profiles import load_profile
 from farside.scenes.geometry import Camera, Equirectangular, orientation
 from farside.scenes.panorama import PlacedFrame, group_sets, panorama, place
 from farside.settings import Settings
-from farside.synthetic import render_view
+from farside.synthetic import render_view, tile_offsets, world_seen_by
 
 # The world: a photograph laid over azimuth -45..45 and elevation -45..0 degrees.
 WORLD_GRID = Equirectangular(90.0 / 1536, -45.0, 0.0, 1536, 768)
@@ -40,27 +40,7 @@ def _frames(world: np.ndarray) -> list[PlacedFrame]:
 
 
 def _world_seen_by(grid: Equirectangular, world: np.ndarray) -> np.ndarray:
-    """The world at the direction the panorama's grid gives each of its pixels."""
-    xs, ys = np.meshgrid(np.arange(grid.width), np.arange(grid.height))
-    azimuth, elevation = grid.angles_of(xs, ys)
-    x, y = WORLD_GRID.pixel_of(azimuth, elevation)
-    return cv2.remap(world, x.astype(np.float32), y.astype(np.float32), cv2.INTER_LINEAR)
-
-
-def _tile_shifts(a: np.ndarray, b: np.ndarray, covered: np.ndarray, tile: int = 64) -> list[float]:
-    """Phase-correlation shift (pixels) between a and b in every fully covered tile with some texture."""
-    grey_a = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    grey_b = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    window = cv2.createHanningWindow((tile, tile), cv2.CV_32F)
-    shifts = []
-    for y in range(0, a.shape[0] - tile, tile):
-        for x in range(0, a.shape[1] - tile, tile):
-            if not covered[y : y + tile, x : x + tile].all() or grey_b[y : y + tile, x : x + tile].std() < 8:
-                continue
-            cell = (slice(y, y + tile), slice(x, x + tile))
-            (dx, dy), _ = cv2.phaseCorrelate(grey_a[cell], grey_b[cell], window)
-            shifts.append(float(np.hypot(dx, dy)))
-    return shifts
+    return world_seen_by(world, WORLD_GRID, grid)
 
 
 def test_frames_placed_by_their_pointing_show_the_world_where_the_grid_says(world):
@@ -76,7 +56,7 @@ def test_frames_placed_by_their_pointing_show_the_world_where_the_grid_says(worl
     expected = _world_seen_by(grid, world)
     covered = alpha > 0
     assert covered.mean() > 0.8
-    shifts = _tile_shifts(rgb, expected, covered)
+    shifts = tile_offsets(rgb, expected, covered)
     assert len(shifts) > 50 and max(shifts) < 1.0 and float(np.median(shifts)) < 0.25
     difference = np.abs(rgb.astype(float) - expected.astype(float))[covered]
     assert float(difference.mean()) < 5.0  # two resamplings of a textured world, and no step at the seams
@@ -96,7 +76,7 @@ def test_label_pointing_errors_of_1_5_degrees_are_recovered(world, seed):
 
     def misalignment(result) -> list[float]:
         covered = result.image[:, :, 3] > 0
-        return _tile_shifts(result.image[:, :, :3], _world_seen_by(result.grid, world), covered)
+        return tile_offsets(result.image[:, :, :3], _world_seen_by(result.grid, world), covered)
 
     placed_by_labels = misalignment(panorama(frames, refine_pointing=False))
     assert float(np.percentile(placed_by_labels, 90)) > 5.0  # the errors are plain to see without refinement
@@ -210,7 +190,7 @@ def test_the_panorama_command_from_products_lines_up_with_the_world(world, tmp_p
         rgba = np.asarray(im)
     covered = rgba[:, :, 3] > 0
     expected = _world_seen_by(grid, world)
-    shifts = _tile_shifts(rgba[:, :, :3], expected, covered)
+    shifts = tile_offsets(rgba[:, :, :3], expected, covered)
     assert len(shifts) > 50 and float(np.median(shifts)) < 0.35 and float(np.percentile(shifts, 90)) < 1.0
 
 

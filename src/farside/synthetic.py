@@ -890,3 +890,27 @@ def write_sweep(
         labels.append(write_product("ce4-pcam-c", None, directory, pixels=raw, start=sequence_start(index),
                                     mission_area=area))  # fmt: skip
     return labels
+
+
+def world_seen_by(world: np.ndarray, world_grid: Any, grid: Any) -> np.ndarray:
+    """The ``world`` (laid out on ``world_grid``) at the direction ``grid`` gives each of its pixels: what a
+    perfect panorama on ``grid`` would show."""
+    xs, ys = np.meshgrid(np.arange(grid.width), np.arange(grid.height))
+    x, y = world_grid.pixel_of(*grid.angles_of(xs, ys))
+    return cv2.remap(world, x.astype(np.float32), y.astype(np.float32), cv2.INTER_LINEAR)
+
+
+def tile_offsets(made: np.ndarray, truth: np.ndarray, covered: np.ndarray, tile: int = 64) -> list[float]:
+    """How far (pixels, by phase correlation) ``made`` is from ``truth`` in every fully ``covered`` tile with
+    some texture: local alignment, measured tile by tile."""
+    grey_made = cv2.cvtColor(made, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    grey_truth = cv2.cvtColor(truth, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    window = cv2.createHanningWindow((tile, tile), cv2.CV_32F)
+    offsets = []
+    for y in range(0, made.shape[0] - tile, tile):
+        for x in range(0, made.shape[1] - tile, tile):
+            cell = (slice(y, y + tile), slice(x, x + tile))
+            if covered[cell].all() and grey_truth[cell].std() >= 8:
+                (dx, dy), _ = cv2.phaseCorrelate(grey_made[cell], grey_truth[cell], window)
+                offsets.append(float(np.hypot(dx, dy)))
+    return offsets

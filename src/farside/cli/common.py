@@ -6,7 +6,9 @@ import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from farside.errors import FarsideError
 
@@ -45,6 +47,22 @@ def writable_folder(path: Path) -> Path:
 def formatter(prog: str) -> argparse.HelpFormatter:
     """Help that keeps the examples' line breaks."""
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=34, width=110)
+
+
+def checked(convert: Callable[[str], Any], ok: Callable[[Any], bool], wanted: str) -> Callable[[str], Any]:
+    """An argparse type: ``convert`` the text and accept it if ``ok``, else say it is not ``wanted``."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}")
+        return value
+
+    parse.__name__ = wanted
+    return parse
 
 
 def add_command(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from farside.cli.common import UsageError, add_command, error, existing_inputs, warn, writable_folder
+from farside.cli.common import UsageError, add_command, checked, error, existing_inputs, warn, writable_folder
 from farside.cli.options import add_filter_arguments, add_settings_arguments, catalog_rows, request_from
 
 
@@ -43,14 +43,7 @@ def cmd_panorama(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _scale(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value <= 4:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a scale in (0, 4]")
-    return value
+SCALE = checked(float, lambda x: 0 < x <= 4, "a scale in (0, 4]")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -69,7 +62,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     panorama.add_argument("inputs", nargs="*", type=Path, metavar="INPUT", help="products or folders")
     panorama.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     panorama.add_argument(
-        "--scale", type=_scale, default=1.0, help="output resolution / frames' [default: 1]"
+        "--scale",
+        type=SCALE,
+        default=1.0,
+        help="output resolution / frames' [default: 1]",
     )
     panorama.add_argument("--list", action="store_true", help="show the sets found without building them")
     add_filter_arguments(panorama, "valid")

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from farside.cli.common import UsageError, add_command, error, existing_inputs, writable_folder
+from farside.cli.common import UsageError, add_command, checked, error, existing_inputs, writable_folder
 from farside.cli.options import add_filter_arguments, add_settings_arguments, catalog_rows, request_from
 
 
@@ -73,14 +73,7 @@ def _run_with_progress(jobs, args):
         return process(jobs, args.workers, args.scheduler, advance)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return value
+WORKERS = checked(int, lambda n: n >= 1, "a positive whole number")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -96,7 +89,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     process_cmd.add_argument("folder", nargs="?", type=Path, metavar="DIR", help="folder of products")
     process_cmd.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-    process_cmd.add_argument("--workers", type=_positive, help="local worker processes [default: all cores]")
+    process_cmd.add_argument(
+        "--workers",
+        type=WORKERS,
+        help="local worker processes [default: all cores]",
+    )
     process_cmd.add_argument("--scheduler", metavar="URL", help="run on a Dask cluster: tcp://HOST:PORT")
     add_filter_arguments(process_cmd, "valid")
     add_settings_arguments(process_cmd)
