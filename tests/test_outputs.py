@@ -183,3 +183,54 @@ def test_imports_where_no_cache_location_can_be_written(tmp_path):
     assert result.returncode == 0, result.stderr
     where, cache, mean = result.stdout.split()
     assert where.startswith(str(copy)) and cache.startswith(str(tmp_path / "tmp")) and float(mean) == 100.0
+
+
+@pytest.mark.parametrize("dtype, channels", [("uint8", 4), ("uint16", 4), ("uint8", 3), ("uint16", 1)])
+def test_images_written_strip_by_strip_decode_to_the_same_pixels(tmp_path, dtype, channels):
+    """The streamed PNG and tiled TIFF writers against independent decoders (Pillow, OpenCV, tifffile),
+    with strips whose heights do not line up with the TIFF's tiles."""
+    import cv2
+    import numpy as np
+    import tifffile
+    from PIL import Image
+
+    from farside.output import atomic_file, write_png_strips, write_tiff_strips
+
+    rng = np.random.default_rng(0)
+    top = np.iinfo(dtype).max
+    image = rng.integers(0, top, (300, 517, channels), endpoint=True).astype(dtype)
+    image[100:140] = top // 3  # runs that compress
+    image = image[:, :, 0] if channels == 1 else image
+    strips = [image[0:7], image[7:263], image[263:300]]
+    png, tiff = tmp_path / "a.png", tmp_path / "a.tif"
+    with atomic_file(png) as stream:
+        write_png_strips(stream, 517, 300, iter(strips), {"farside:provenance": '{"a": 1}'})
+    with atomic_file(tiff) as stream:
+        write_tiff_strips(stream, 517, 300, iter(strips), "described", "farside", tile=64)
+    decoded = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+    if channels >= 3:
+        decoded = cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGBA if channels == 4 else cv2.COLOR_BGR2RGB)
+    assert decoded.dtype == image.dtype and np.array_equal(decoded, image)
+    with Image.open(png) as im:
+        assert im.size == (517, 300) and im.text["farside:provenance"] == '{"a": 1}'
+        if dtype == "uint8":
+            assert np.array_equal(np.asarray(im), image)
+    with tifffile.TiffFile(tiff) as tif:
+        page = tif.pages[0]
+        assert page.is_tiled and page.tilewidth == 64 and page.description == "described"
+        assert np.array_equal(page.asarray(), image)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a.tif"]  # no temporary files left
+
+
+def test_a_failed_streamed_write_leaves_nothing_under_the_final_name(tmp_path):
+    import numpy as np
+
+    from farside.output import atomic_file, write_png_strips
+
+    def strips():
+        yield np.zeros((10, 20, 4), np.uint8)
+        raise MemoryError("out of memory half way")
+
+    with pytest.raises(MemoryError), atomic_file(tmp_path / "pano.png") as stream:
+        write_png_strips(stream, 20, 40, strips(), {})
+    assert list(tmp_path.iterdir()) == []

@@ -4,6 +4,7 @@ pointing, placed by their pointing and blended, must show the world where the pa
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import cv2
@@ -125,10 +126,26 @@ def test_a_panorama_at_a_quarter_scale_keeps_the_geometry(world):
     assert float(np.abs(blurred.astype(float) - expected.astype(float))[covered].mean()) < 12.0
 
 
-def test_frames_group_into_sets_and_a_frame_without_pointing_is_said():
-    meta = [SimpleNamespace(mission="CE4", instrument="PCAM", camera=c, mode="C", sequence_id=s)
-            for c, s in (("L", "0067"), ("R", "0067"), ("L", "0067"), ("L", "0068"))]  # fmt: skip
-    assert list(group_sets(meta).values()) == [[0, 2], [1], [3]]
+def _meta(camera="L", sequence="0067", yaw=0.0, pitch=-12.0, longitude=177.588, latitude=-45.457):
+    names = dict(mission="CE4", instrument="PCAM", camera=camera, mode="C", sequence_id=sequence)
+    return SimpleNamespace(**names, mast_yaw=yaw, mast_pitch=pitch, longitude=longitude, latitude=latitude)
+
+
+def test_frames_group_into_one_set_per_eye_sequence_site_and_sweep():
+    metres = np.degrees(1 / 1_737_400.0)  # a metre north, in degrees of latitude
+    meta = [
+        _meta("L", "0067", 0.0), _meta("R", "0067", 0.0), _meta("L", "0067", 12.9),  # 0, 2: a sweep
+        _meta("L", "0068", 0.0),  # another sequence
+        _meta("L", "0067", 25.8, latitude=-45.457 + 0.5 * metres),  # half a metre: still the same site
+        _meta("L", "0067", 38.7, latitude=-45.457 + 5 * metres),  # the rover moved 5 m: a new site
+        _meta("L", "0067", 51.6, latitude=-45.457 + 5.2 * metres),  # ...where the sweep goes on
+        _meta("L", "0067", 38.9, latitude=-45.457 + 5.2 * metres),  # the mast is back at 38.7: a new sweep
+        _meta("R", "0067", None, None),  # no pointing: grouped, then reported when placed
+    ]  # fmt: skip
+    assert group_sets(meta) == [[0, 2, 4], [1, 8], [3], [5, 6], [7]]
+
+
+def test_a_frame_without_pointing_is_said():
     settings = Settings.from_profile(load_profile("ce4-pcam-colour"))
     image = np.zeros((432, 588, 3), np.uint8)
     fields = ("mast_yaw", "mast_pitch", "mast_roll", "focal_length_mm", "pixel_size_um", "principal_point",
@@ -211,3 +228,118 @@ def test_the_panorama_command_takes_a_catalogs_selection(world, tmp_path):
         [*farside, "panorama", "-o", str(tmp_path / "p")], capture_output=True, text=True
     )
     assert nothing.returncode == 2 and "--db" in nothing.stderr
+
+
+def test_a_panorama_blended_strip_by_strip_is_the_one_blended_whole(world):
+    from farside.scenes.panorama import blend_strips, grid_for, photometry_of
+
+    gains = np.random.default_rng(3).uniform(0.8, 1.2, len(SWEEP))
+    frames = [replace(f, image=np.clip(f.image * g, 0, 255).astype(np.uint8))
+              for f, g in zip(_frames(world), gains, strict=True)]  # fmt: skip
+    grid = grid_for(frames)
+    look = photometry_of(frames, grid)
+    whole = np.concatenate(list(blend_strips(frames, grid, look, rows=grid.height)))
+    strips = list(blend_strips(frames, grid, look, rows=64))
+    assert len(strips) == -(-grid.height // 64) and all(len(s) == 64 for s in strips[:-1])
+    # The same blend, to within a rounding: a level in a handful of pixels (measured: 2e-6 of them).
+    difference = np.abs(np.concatenate(strips).astype(int) - whole.astype(int))
+    assert difference.max() <= 1 and float(np.mean(difference > 0)) < 1e-4
+
+
+def test_a_cylindrical_panorama_shows_the_world_where_its_grid_says(world):
+    from farside.scenes.geometry import Cylindrical
+
+    result = panorama(_frames(world), projection="cylindrical")
+    grid = result.grid
+    assert isinstance(grid, Cylindrical) and grid.to_dict()["type"] == "cylindrical"
+    # Rows are even in tan(elevation): the sweep's 33 degrees of elevation below -4.6 take more rows than
+    # in the equirectangular grid, whose rows are even in elevation.
+    flat = panorama(_frames(world), refine_pointing=False).grid
+    assert grid.width == flat.width and grid.height > flat.height
+    covered = result.image[:, :, 3] > 0
+    shifts = tile_offsets(result.image[:, :, :3], _world_seen_by(grid, world), covered)
+    assert len(shifts) > 50 and max(shifts) < 1.0 and float(np.median(shifts)) < 0.25
+
+
+def test_a_sweep_all_the_way_round_makes_a_full_circle():
+    """Twelve frames 30 degrees apart: the grid is exactly 360 degrees wide, and the frame that straddles
+    its left and right edges is drawn on both sides."""
+    from farside.scenes.panorama import footprints
+
+    world_grid = Equirectangular(360.0 / 2048, -180.0, 10.0, 2048, 384)
+    world = cv2.resize(kodak(8), (2048, 384), interpolation=cv2.INTER_CUBIC)
+    camera = Camera(width=320, height=240, focal_px=320 / 2 / np.tan(np.radians(20)))  # a 40 degree field
+    frames = [PlacedFrame(f"f{i}", render_view(world, world_grid, camera, orientation(yaw, -20.0)), camera,
+                          (yaw, -20.0, 0.0)) for i, yaw in enumerate(range(-165, 195, 30))]  # fmt: skip
+    result = panorama(frames, refine_pointing=False)
+    grid = result.grid
+    assert grid.full_circle and grid.width * grid.degrees_per_pixel == pytest.approx(360.0)
+    assert [len(footprints(f, grid)) for f in frames].count(2) >= 1
+    covered = result.image[:, :, 3] > 0
+    assert (
+        covered[:, :8].any(axis=1).sum() > 0.8 * grid.height
+        and covered[:, -8:].any(axis=1).sum() > 0.8 * grid.height
+    )
+    xs, ys = np.meshgrid(np.arange(grid.width), np.arange(grid.height))
+    azimuth, elevation = grid.angles_of(xs, ys)
+    x, y = world_grid.pixel_of((azimuth + 180.0) % 360.0 - 180.0, elevation)
+    truth = cv2.remap(world, x.astype(np.float32), y.astype(np.float32), cv2.INTER_LINEAR)
+    shifts = tile_offsets(result.image[:, :, :3], truth, covered)
+    assert len(shifts) > 30 and max(shifts) < 1.0
+    edges = np.zeros_like(covered)
+    edges[:, :64], edges[:, -64:] = True, True
+    at_edges = tile_offsets(result.image[:, :, :3], truth, covered & edges)
+    assert at_edges and max(at_edges) < 1.0
+
+
+def test_the_panorama_command_writes_16_bit_tiled_tiff_and_jpeg_in_either_projection(world, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    import tifffile
+    from PIL import Image
+
+    from farside.scenes.geometry import grid_from_dict
+    from farside.synthetic import write_sweep
+
+    labels = write_sweep(world, WORLD_GRID, CAMERA, SWEEP[5:8], tmp_path / "sweep", pixel_size_um=7.4 * 4)
+    stem = f"{labels[0].name[:-1]}_pano"
+    farside = [
+        sys.executable,
+        "-m",
+        "farside",
+        "panorama",
+        str(tmp_path / "sweep"),
+        "--projection",
+        "cylindrical",
+    ]
+    for fmt, bits in (("png", 8), ("tiff", 16), ("jpeg", 8)):
+        run = subprocess.run([*farside, "-o", str(tmp_path / fmt), "--format", fmt, "--bits", str(bits)],
+                             capture_output=True, text=True)  # fmt: skip
+        assert run.returncode == 0, run.stderr
+    png, tif, jpg = (tmp_path / "png" / f"{stem}.png", tmp_path / "tiff" / f"{stem}.tif",
+                     tmp_path / "jpeg" / f"{stem}.jpg")  # fmt: skip
+    side = json.loads(Path(f"{tif}.json").read_text())
+    grid = grid_from_dict(side["projection"])
+    assert side["projection"]["type"] == "cylindrical" and "tan(" in side["projection"]["elevation_deg"]
+    with tifffile.TiffFile(tif) as handle:
+        page = handle.pages[0]
+        assert page.is_tiled and page.dtype == np.uint16 and page.shape == (grid.height, grid.width, 4)
+        deep = page.asarray()
+    with Image.open(png) as im:
+        shallow = np.asarray(im)
+    covered = (deep[:, :, 3] == 65535) & (shallow[:, :, 3] == 255)
+    # Refinement sees the frames at 8 bits either way, though rounded a little differently: a few pixels at
+    # the border may come and go.
+    assert float(np.mean((deep[:, :, 3] > 0) != (shallow[:, :, 3] > 0))) < 1e-3
+    # The same panorama in 16 bits: within a level of the 8-bit one, with levels in between.
+    difference = np.abs(deep[:, :, :3] / 257.0 - shallow[:, :, :3])[covered]
+    assert float(np.percentile(difference, 99)) <= 1.0
+    assert len(np.unique(deep[:, :, 1][covered])) > 2000  # 8 bits could hold 256 (blending keeps 14)
+    shifts = tile_offsets((deep[:, :, :3] >> 8).astype(np.uint8), _world_seen_by(grid, world), covered)
+    assert len(shifts) > 10 and max(shifts) < 1.0
+    with Image.open(jpg) as im:
+        assert im.mode == "RGB" and im.size == (grid.width, grid.height)
+        photo = np.asarray(im)
+    assert float(np.abs(photo.astype(float) - shallow[:, :, :3])[covered].mean()) < 3.0

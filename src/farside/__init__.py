@@ -71,6 +71,38 @@ def convert(
     return path, rendered
 
 
+def panorama(
+    inputs: str | os.PathLike[str] | list[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    scale: float = 1.0,
+    projection: str = "equirectangular",
+    refine: bool = True,
+    **options: Any,
+) -> list[Any]:
+    """Group the products in ``inputs`` (files or folders) into panorama sets, one per sweep of the mast,
+    and write one panorama per set into ``out_dir`` with its sidecar; returns what became of each set
+    (:class:`farside.scenes.panorama.SetOutcome`: the output written and one line per problem).
+
+    ``options`` are those of :func:`settings_for` (``profile``, ``profile_file``, ``overrides``). Frames
+    in memory go through :func:`farside.scenes.panorama.panorama` instead.
+    """
+    from farside.catalog import discover
+    from farside.conversion import Request
+    from farside.scenes.panorama import build_set, find_sets
+
+    roots = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    overrides = tuple((options.pop("overrides", None) or {}).items())
+    request = Request(overrides=overrides, **options)
+    request.check()
+    sets, problems = find_sets([c.path for c in discover(roots)], out_dir, request)
+    outcomes = [build_set(frames, out_dir, scale, refine, projection) for frames in sets]
+    if problems:
+        from farside.scenes.panorama import SetOutcome
+
+        outcomes.append(SetOutcome("unread products", [], None, problems))
+    return outcomes
+
+
 __all__ = [
     "FarsideError",
     "Meta",
@@ -84,6 +116,7 @@ __all__ = [
     "demosaic",
     "demosaic_methods",
     "load_profile",
+    "panorama",
     "parse_name",
     "profile_names",
     "radiance",

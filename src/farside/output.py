@@ -7,13 +7,16 @@ folder and renamed into place when complete.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import struct
 import tempfile
 import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import cv2
 import numpy as np
@@ -79,19 +82,28 @@ def provenance(
     }
 
 
-def write_atomic(path: str | os.PathLike[str], payload: bytes) -> Path:
-    """Write ``payload`` to ``path`` so that the name only ever holds a complete file."""
+@contextmanager
+def atomic_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A binary stream to write ``path`` through: the file appears under its name only when the block
+    ends without an error; otherwise nothing is left behind."""
     path = Path(path)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(handle)  # reopened by name: writers such as tifffile want a stream with a file name
     try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
+        with open(tmp, "wb") as stream:
+            yield stream
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def write_atomic(path: str | os.PathLike[str], payload: bytes) -> Path:
+    """Write ``payload`` to ``path`` so that the name only ever holds a complete file."""
+    with atomic_file(path) as stream:
+        stream.write(payload)
+    return Path(path)
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -126,12 +138,123 @@ def encode_png(
         raise OSError("PNG encoding failed")
     raw = buffer.tobytes()
     header_end = 8 + 25  # signature + IHDR chunk (length 13)
-    if transfer == "srgb":
-        colour = _png_chunk(b"sRGB", b"\0")
-    else:
-        colour = _png_chunk(b"gAMA", struct.pack(">I", 100000))
-    extra = colour + b"".join(_itxt(key, value) for key, value in texts.items())
-    return raw[:header_end] + extra + raw[header_end:]
+    return raw[:header_end] + _png_extras(texts, transfer) + raw[header_end:]
+
+
+def _png_extras(texts: dict[str, str], transfer: str) -> bytes:
+    """The chunks between IHDR and the pixels: the colour encoding (sRGB, or gAMA 1.0 for linear output)
+    and the texts."""
+    colour = (
+        _png_chunk(b"sRGB", b"\0") if transfer == "srgb" else _png_chunk(b"gAMA", struct.pack(">I", 100000))
+    )
+    return colour + b"".join(_itxt(key, value) for key, value in texts.items())
+
+
+_PNG_COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type (grey, grey+alpha, RGB, RGBA)
+
+
+def write_png_strips(
+    stream: BinaryIO,
+    width: int,
+    height: int,
+    strips: Iterable[np.ndarray],
+    texts: dict[str, str],
+    compression: int = 1,
+    transfer: str = "srgb",
+) -> None:
+    """Write a PNG to ``stream`` from horizontal strips (each (rows, width[, channels]), uint8 or uint16,
+    top to bottom, ``height`` rows in all), holding one strip at a time.
+
+    No PNG library at hand encodes from a stream of rows at C speed (OpenCV and Pillow need the whole
+    image), so the rows are filtered ("Up", as :func:`encode_png` does) with numpy and compressed with
+    zlib as they come, into the standard chunks."""
+    stream.write(b"\x89PNG\r\n\x1a\n")
+    compressor = zlib.compressobj(compression, zlib.DEFLATED, 15, 9, zlib.Z_HUFFMAN_ONLY)
+    previous: np.ndarray | None = None
+    written = 0
+    for strip in strips:
+        if previous is None:
+            channels = 1 if strip.ndim == 2 else strip.shape[2]
+            bits = 8 * strip.dtype.itemsize
+            header = struct.pack(">IIBBBBB", width, height, bits, _PNG_COLOUR_TYPES[channels], 0, 0, 0)
+            stream.write(_png_chunk(b"IHDR", header) + _png_extras(texts, transfer))
+        if strip.shape[1] != width:
+            raise ValueError(f"a strip is {strip.shape[1]} pixels wide, not {width}")
+        rows = np.ascontiguousarray(strip, dtype=strip.dtype.newbyteorder(">")).reshape(len(strip), -1)
+        rows = rows.view(np.uint8)
+        above = np.vstack([previous if previous is not None else np.zeros_like(rows[:1]), rows[:-1]])
+        filtered = np.empty((len(rows), rows.shape[1] + 1), np.uint8)
+        filtered[:, 0] = 2  # the "Up" filter: each byte less the one above it, modulo 256
+        np.subtract(rows, above, out=filtered[:, 1:])
+        previous = rows[-1:].copy()
+        written += len(rows)
+        packed = compressor.compress(filtered.tobytes())
+        if packed:
+            stream.write(_png_chunk(b"IDAT", packed))
+    if written != height:
+        raise ValueError(f"the strips hold {written} rows, not {height}")
+    stream.write(_png_chunk(b"IDAT", compressor.flush()) + _png_chunk(b"IEND", b""))
+
+
+def write_tiff_strips(
+    stream: BinaryIO,
+    width: int,
+    height: int,
+    strips: Iterable[np.ndarray],
+    description: str,
+    software: str,
+    tile: int = 256,
+) -> None:
+    """Write a tiled TIFF (BigTIFF when large) to ``stream`` from horizontal strips as
+    :func:`write_png_strips` takes them, holding one row of tiles at a time (tifffile writes the tiles as
+    they come)."""
+    import tifffile
+
+    source = iter(strips)
+    first = next(source)
+    channels = 1 if first.ndim == 2 else first.shape[2]
+
+    def tiles() -> Iterator[np.ndarray]:
+        pending: list[np.ndarray] = []
+        rows = 0
+        for strip in itertools.chain([first], source):
+            pending.append(strip)
+            rows += len(strip)
+            while rows >= tile:
+                band = np.concatenate(pending)
+                yield from _tiles_of(band[:tile], tile)
+                pending, rows = [band[tile:]], rows - tile
+        if rows:
+            yield from _tiles_of(np.concatenate(pending), tile)
+
+    shape = (height, width, channels) if channels > 1 else (height, width)
+    tifffile.imwrite(
+        stream,
+        tiles(),
+        shape=shape,
+        dtype=first.dtype,
+        tile=(tile, tile),
+        photometric="rgb" if channels >= 3 else "minisblack",
+        extrasamples=("unassalpha",) if channels in (2, 4) else None,
+        description=description,
+        software=software,
+        metadata=None,
+        compression="zlib",
+        compressionargs={"level": 1},
+        predictor=_predictor(first.dtype),
+        bigtiff=height * width * channels * first.dtype.itemsize > 2**31,
+    )
+
+
+def _tiles_of(band: np.ndarray, tile: int) -> Iterator[np.ndarray]:
+    """A band of up to ``tile`` rows cut into tiles from left to right, the last ones padded with zeros."""
+    for left in range(0, band.shape[1], tile):
+        piece = band[:, left : left + tile]
+        if piece.shape[0] != tile or piece.shape[1] != tile:
+            padded = np.zeros((tile, tile, *piece.shape[2:]), piece.dtype)
+            padded[: piece.shape[0], : piece.shape[1]] = piece
+            piece = padded
+        yield piece
 
 
 def _predictor(dtype: np.dtype) -> int | None:

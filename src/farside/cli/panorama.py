@@ -34,7 +34,7 @@ def cmd_panorama(args: argparse.Namespace) -> int:
         return 1 if problems else 0
     failed = bool(problems)
     for frames in sets:
-        outcome = build_set(frames, out, args.scale)
+        outcome = build_set(frames, out, args.scale, projection=args.projection)
         for problem in outcome.problems:
             (warn if outcome.output else error)(problem)
         if outcome.output:
@@ -51,11 +51,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         commands,
         "panorama",
         "panoramas of mast sweeps, placed by the labels' pointing",
-        "Group frames into panorama sets (mission, instrument, eye, mode, sequence) and make one "
-        "equirectangular RGBA panorama per set, each frame placed by its label's mast pointing and joined by "
-        "multi-band blending, with a sidecar stating the projection.",
+        "Group frames into panorama sets (mission, instrument, eye, mode, site and sequence, one sweep of "
+        "the mast) and make one panorama with an alpha channel per set: each frame placed by its label's "
+        "mast pointing, refined from features matched in the overlaps, exposure-compensated and joined by "
+        "multi-band blending, written strip by strip (PNG, tiled TIFF or JPEG; 8 or 16 bits) with a sidecar "
+        "stating the projection.",
         "farside panorama sequence0067/ -o pano/",
         "farside panorama sequence0067/ -o pano/ --scale 0.25",
+        "farside panorama sequence0067/ -o pano/ --format tiff --bits 16 --projection cylindrical",
         "farside panorama release/ -o pano/ --list",
         "farside panorama --db --instrument PCAM --sequence 0067 -o pano/",
     )
@@ -66,6 +69,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         type=SCALE,
         default=1.0,
         help="output resolution / frames' [default: 1]",
+    )
+    panorama.add_argument(
+        "--projection",
+        choices=("equirectangular", "cylindrical"),
+        default="equirectangular",
+        help="how directions map to pixels; the sidecar states it exactly [default: equirectangular]",
     )
     panorama.add_argument("--list", action="store_true", help="show the sets found without building them")
     add_filter_arguments(panorama, "valid")

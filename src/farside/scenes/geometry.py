@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -171,37 +171,115 @@ class Equirectangular:
     width: int
     height: int
 
+    kind: ClassVar[str] = "equirectangular"
+    elevation_formula: ClassVar[str] = "elevation_top_deg - (y + 0.5) * degrees_per_pixel"
+
+    def _row_of(self, elevation: Any) -> Any:
+        """Continuous row coordinate (0 at the top edge) of an elevation."""
+        return (self.elevation_top_deg - np.asarray(elevation)) / self.degrees_per_pixel
+
+    def _elevation_at(self, row: Any) -> Any:
+        """Elevation at a continuous row coordinate (inverse of :meth:`_row_of`)."""
+        return self.elevation_top_deg - np.asarray(row) * self.degrees_per_pixel
+
     def angles_of(self, x: Any, y: Any) -> tuple[Any, Any]:
-        d = self.degrees_per_pixel
-        return self.azimuth_left_deg + (np.asarray(x) + 0.5) * d, self.elevation_top_deg - (
-            np.asarray(y) + 0.5
-        ) * d
+        """Azimuth and elevation (degrees) that the centres of pixels (x, y) look at."""
+        azimuth = self.azimuth_left_deg + (np.asarray(x) + 0.5) * self.degrees_per_pixel
+        return azimuth, self._elevation_at(np.asarray(y) + 0.5)
 
     def pixel_of(self, azimuth: Any, elevation: Any) -> tuple[Any, Any]:
         """Pixel indices (as floats: the pixel whose centre is nearest is their rounding) of directions."""
         d = self.degrees_per_pixel
-        return (np.asarray(azimuth) - self.azimuth_left_deg) / d - 0.5, (
-            self.elevation_top_deg - np.asarray(elevation)
-        ) / d - 0.5
+        return (np.asarray(azimuth) - self.azimuth_left_deg) / d - 0.5, self._row_of(elevation) - 0.5
+
+    @property
+    def full_circle(self) -> bool:
+        """Whether the grid's columns go all the way round (its left and right edges meet)."""
+        return self.width * self.degrees_per_pixel >= 360.0 - 1e-9
+
+    @classmethod
+    def covering(cls, degrees_per_pixel: float, left: float, right: float, top: float, bottom: float) -> Any:
+        """The smallest grid of this projection holding azimuths ``left..right`` and elevations
+        ``bottom..top`` (degrees) at ``degrees_per_pixel``; at most one full circle wide."""
+        width_deg = min(right - left, 360.0)
+        if width_deg >= 360.0 - 1e-6:
+            width = round(360.0 / degrees_per_pixel)
+            degrees_per_pixel = 360.0 / width  # a whole number of columns, so the ends meet exactly
+        else:
+            width = max(1, int(np.ceil(width_deg / degrees_per_pixel)))
+        probe = cls(degrees_per_pixel, left, top, width, 1)
+        height = max(1, int(np.ceil(float(probe._row_of(bottom)))))
+        return cls(degrees_per_pixel, left, top, width, height)
+
+    def scaled(self, factor: float) -> Any:
+        """The same projection with the same top-left corner, ``factor`` times as many pixels per degree."""
+        right = self.azimuth_left_deg + self.width * self.degrees_per_pixel
+        bottom = float(self._elevation_at(self.height))
+        return type(self).covering(
+            self.degrees_per_pixel / factor, self.azimuth_left_deg, right, self.elevation_top_deg, bottom
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        """The projection as a panorama's sidecar states it."""
+        """The projection as a panorama's sidecar states it, with the formulas that map a pixel (x, y)
+        to the direction its centre looks at."""
         return {
-            "type": "equirectangular",
+            "type": self.kind,
             "degrees_per_pixel": self.degrees_per_pixel,
             "azimuth_left_deg": self.azimuth_left_deg,
             "elevation_top_deg": self.elevation_top_deg,
             "width": self.width,
             "height": self.height,
+            "azimuth_deg": "azimuth_left_deg + (x + 0.5) * degrees_per_pixel",
+            "elevation_deg": self.elevation_formula,
         }
 
 
+@dataclass(frozen=True)
+class Cylindrical(Equirectangular):
+    """A cylindrical grid: columns as in :class:`Equirectangular`, rows evenly spaced in the tangent of the
+    elevation, as on a cylinder round the camera (vertical lines stay straight, and so do horizontal ones
+    through the middle). Pixel (x, y) looks at azimuth ``azimuth_left_deg + (x + 0.5) * degrees_per_pixel``
+    and elevation ``atan(tan(elevation_top_deg) - (y + 0.5) * radians(degrees_per_pixel))``.
+
+    >>> grid = Cylindrical(0.5, -10.0, 20.0, 40, 20)
+    >>> [round(float(v), 4) for v in grid.angles_of(0, 0)]
+    [-9.75, 19.7789]
+    >>> [round(float(v), 9) for v in grid.pixel_of(*grid.angles_of(3, 7))]
+    [3.0, 7.0]
+    """
+
+    kind: ClassVar[str] = "cylindrical"
+    elevation_formula: ClassVar[str] = (
+        "degrees(atan(tan(radians(elevation_top_deg)) - (y + 0.5) * radians(degrees_per_pixel)))"
+    )
+
+    def _row_of(self, elevation: Any) -> Any:
+        top = math.tan(math.radians(self.elevation_top_deg))
+        return (top - np.tan(np.radians(elevation))) / math.radians(self.degrees_per_pixel)
+
+    def _elevation_at(self, row: Any) -> Any:
+        top = math.tan(math.radians(self.elevation_top_deg))
+        return np.degrees(np.arctan(top - np.asarray(row) * math.radians(self.degrees_per_pixel)))
+
+
+PROJECTIONS = {grid.kind: grid for grid in (Equirectangular, Cylindrical)}
+
+
+def grid_from_dict(projection: dict[str, Any]) -> Equirectangular:
+    """The grid a sidecar's ``projection`` states (:meth:`Equirectangular.to_dict`)."""
+    keys = ("degrees_per_pixel", "azimuth_left_deg", "elevation_top_deg", "width", "height")
+    return PROJECTIONS[projection["type"]](*(projection[k] for k in keys))
+
+
 __all__ = [
+    "PROJECTIONS",
     "Camera",
+    "Cylindrical",
     "Equirectangular",
     "angles",
     "camera_model",
     "directions",
+    "grid_from_dict",
     "mast_pointing",
     "orientation",
     "pixel_directions",

@@ -15,15 +15,37 @@ blend. Still to come: tiled output for full-resolution sites.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
 from farside.errors import FarsideError
-from farside.scenes.geometry import Camera, Equirectangular, camera_model, mast_pointing, orientation, project
+from farside.output import (
+    EXTENSIONS,
+    PROVENANCE_KEY,
+    atomic_file,
+    encode_jpeg,
+    farside_version,
+    safe_file_name,
+    sidecar_path,
+    write_atomic,
+    write_png_strips,
+    write_tiff_strips,
+)
+from farside.scenes.geometry import (
+    PROJECTIONS,
+    Camera,
+    Equirectangular,
+    camera_model,
+    mast_pointing,
+    orientation,
+    project,
+)
 from farside.scenes.geometry import pixel_directions as _pixel_directions
 
 
@@ -44,16 +66,58 @@ class PlacedFrame:
 
 
 def set_key(meta: Any) -> tuple[Any, ...]:
-    """What frames of one panorama share: mission, instrument, eye, mode and sequence (one site's sweep)."""
+    """What every frame of one panorama shares: mission, instrument, eye, mode and sequence."""
     return (meta.mission, meta.instrument, meta.camera, meta.mode, meta.sequence_id)
 
 
-def group_sets(metas: Sequence[Any]) -> dict[tuple[Any, ...], list[int]]:
-    """Indices of ``metas`` grouped into panorama sets by :func:`set_key`, in the order given."""
-    groups: dict[tuple[Any, ...], list[int]] = {}
+MOON_RADIUS_M = 1_737_400.0
+SITE_TOLERANCE_M = 1.0  # a rover that moved further than this has started another site
+REPEAT_TOLERANCE_DEG = 1.0  # a mast pointing again this close to a frame of the set starts another sweep
+
+
+def _metres_apart(a: Any, b: Any) -> float:
+    """Distance between two frames' rover locations on the lunar surface (0 where either is unknown)."""
+    if None in (a.longitude, a.latitude, b.longitude, b.latitude):
+        return 0.0
+    latitude = np.radians((a.latitude + b.latitude) / 2)
+    east = np.radians((a.longitude - b.longitude + 180.0) % 360.0 - 180.0) * np.cos(latitude)
+    north = np.radians(a.latitude - b.latitude)
+    return float(MOON_RADIUS_M * np.hypot(east, north))
+
+
+def _repeats(meta: Any, members: Sequence[Any]) -> bool:
+    """Whether ``meta``'s mast pointing repeats that of a frame already in the set: a new sweep."""
+    if meta.mast_yaw is None or meta.mast_pitch is None:
+        return False
+    for other in members:
+        if other.mast_yaw is None or other.mast_pitch is None:
+            continue
+        yaw = abs((meta.mast_yaw - other.mast_yaw + 180.0) % 360.0 - 180.0)
+        if yaw < REPEAT_TOLERANCE_DEG and abs(meta.mast_pitch - other.mast_pitch) < REPEAT_TOLERANCE_DEG:
+            return True
+    return False
+
+
+def group_sets(metas: Sequence[Any]) -> list[list[int]]:
+    """Indices of ``metas`` (in time order) grouped into panorama sets: one sweep of the mast at one site.
+
+    Frames share a set when they share :func:`set_key`, the rover has not moved more than
+    ``SITE_TOLERANCE_M`` since the set's first frame, and the mast has not come back to a pointing the set
+    already has (which starts a new sweep). Sets come in the order of their first frames.
+    """
+    sets: list[list[int]] = []
+    open_set: dict[tuple[Any, ...], list[int]] = {}
     for index, meta in enumerate(metas):
-        groups.setdefault(set_key(meta), []).append(index)
-    return groups
+        key = set_key(meta)
+        current = open_set.get(key)
+        if current is not None:
+            members = [metas[i] for i in current]
+            if _metres_apart(members[0], meta) <= SITE_TOLERANCE_M and not _repeats(meta, members):
+                current.append(index)
+                continue
+        open_set[key] = [index]
+        sets.append(open_set[key])
+    return sets
 
 
 def place(name: str, image: np.ndarray, meta: Any, settings: Any) -> PlacedFrame:
@@ -73,12 +137,18 @@ def _outline(frame: PlacedFrame, samples: int = 16) -> tuple[np.ndarray, np.ndar
     return _pixel_directions(frame.camera, frame.rotation, u, v)
 
 
-def grid_for(frames: Sequence[PlacedFrame], scale: float = 1.0) -> Equirectangular:
-    """The smallest equirectangular grid that holds every frame, at the frames' own angular resolution
-    times ``scale``. Azimuths are taken around the frames' mean pointing, so a sweep across 180° works."""
+def grid_for(
+    frames: Sequence[PlacedFrame], scale: float = 1.0, projection: str = "equirectangular"
+) -> Equirectangular:
+    """The smallest grid of ``projection`` (:data:`~farside.scenes.geometry.PROJECTIONS`) that holds every
+    frame, at the frames' own angular resolution times ``scale``. Azimuths are taken around the frames'
+    mean pointing, so a sweep across 180° works; a sweep all the way round makes a full circle."""
     if not frames:
         raise FarsideError("no frames to make a panorama of")
-    centre = float(np.degrees(np.angle(np.mean(np.exp(1j * np.radians([f.pointing[0] for f in frames]))))))
+    if projection not in PROJECTIONS:
+        raise FarsideError(f"unknown projection {projection!r}; known: {', '.join(PROJECTIONS)}")
+    pointing = [f.refined or f.pointing for f in frames]
+    centre = float(np.degrees(np.angle(np.mean(np.exp(1j * np.radians([p[0] for p in pointing]))))))
     azimuths, elevations = [], []
     for frame in frames:
         az, el = _outline(frame)
@@ -86,22 +156,50 @@ def grid_for(frames: Sequence[PlacedFrame], scale: float = 1.0) -> Equirectangul
         elevations.append(el)
     az_all, el_all = np.concatenate(azimuths), np.concatenate(elevations)
     degrees = float(np.degrees(1.0 / max(f.camera.focal_px for f in frames))) / scale
-    left, right = float(az_all.min()), float(min(az_all.max(), az_all.min() + 360.0))
-    top, bottom = float(el_all.max()), float(el_all.min())
-    width = max(1, int(np.ceil((right - left) / degrees)))
-    height = max(1, int(np.ceil((top - bottom) / degrees)))
-    return Equirectangular(degrees, left, top, width, height)
+    left, right = float(az_all.min()), float(az_all.max())
+    if _wraps_round(pointing, frames):
+        left, right = centre - 180.0, centre + 180.0
+    return PROJECTIONS[projection].covering(degrees, left, right, float(el_all.max()), float(el_all.min()))
 
 
-def warp(frame: PlacedFrame, grid: Equirectangular) -> tuple[np.ndarray, np.ndarray, tuple[int, int]] | None:
-    """The frame drawn into the part of ``grid`` it covers: (image, mask, (x, y) of its top-left corner),
-    or None when it falls outside the grid."""
+def _wraps_round(pointing: Sequence[tuple[float, float, float]], frames: Sequence[PlacedFrame]) -> bool:
+    """Whether the frames' fields join up all the way round: no gap between neighbouring azimuths wider
+    than a frame's horizontal field."""
+    azimuths = np.sort(np.array([p[0] for p in pointing]) % 360.0)
+    gaps = np.diff(np.append(azimuths, azimuths[0] + 360.0))
+    return len(azimuths) > 2 and float(gaps.max()) < min(f.camera.field_of_view()[0] for f in frames)
+
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1: columns x0..x1-1 and rows y0..y1-1 of a grid
+
+
+def footprints(frame: PlacedFrame, grid: Equirectangular) -> list[Box]:
+    """The boxes of ``grid`` that a frame covers: one, or two where it straddles the edge of a full
+    circle; none where it falls outside the grid."""
     az, el = _outline(frame, 64)
-    x, y = grid.pixel_of((az - grid.azimuth_left_deg) % 360.0 + grid.azimuth_left_deg, el)
-    x0, x1 = max(0, int(np.floor(x.min()))), min(grid.width, int(np.ceil(x.max())) + 1)
+    own = (frame.refined or frame.pointing)[0]
+    near = (own - grid.azimuth_left_deg) % 360.0 + grid.azimuth_left_deg  # the frame's centre on the grid
+    az = (az - near + 180.0) % 360.0 - 180.0 + near
+    x, y = grid.pixel_of(az, el)
     y0, y1 = max(0, int(np.floor(y.min()))), min(grid.height, int(np.ceil(y.max())) + 1)
-    if x1 <= x0 or y1 <= y0:
-        return None
+    turns = (-1, 0, 1) if grid.full_circle else (0,)
+    boxes = []
+    for turn in turns:
+        shift = turn * grid.width
+        x0, x1 = max(0, int(np.floor(x.min())) + shift), min(grid.width, int(np.ceil(x.max())) + 1 + shift)
+        if x1 > x0 and y1 > y0:
+            boxes.append((x0, y0, x1, y1))
+    return boxes
+
+
+def _intersect(a: Box, b: Box) -> Box | None:
+    box = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+    return box if box[2] > box[0] and box[3] > box[1] else None
+
+
+def warp(frame: PlacedFrame, grid: Equirectangular, box: Box) -> tuple[np.ndarray, np.ndarray]:
+    """The frame drawn into ``box`` of ``grid``: (image, mask of the pixels it covers)."""
+    x0, y0, x1, y1 = box
     xs, ys = np.meshgrid(np.arange(x0, x1), np.arange(y0, y1))
     azimuth, elevation = grid.angles_of(xs, ys)
     u, v, ahead = project(frame.camera, frame.rotation, azimuth, elevation)
@@ -109,7 +207,7 @@ def warp(frame: PlacedFrame, grid: Equirectangular) -> tuple[np.ndarray, np.ndar
     # cv2.remap samples pixel i at coordinate i; the geometry puts pixel i's centre at i + 0.5.
     map_x, map_y = (u - 0.5).astype(np.float32), (v - 0.5).astype(np.float32)
     image = cv2.remap(frame.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-    return image, (inside * 255).astype(np.uint8), (x0, y0)
+    return image, (inside * 255).astype(np.uint8)
 
 
 @dataclass
@@ -121,85 +219,214 @@ class Panorama:
     frames: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _compensate_exposure(
-    images: list[np.ndarray], masks: list[np.ndarray], corners: list
-) -> list[np.ndarray]:
-    """A gain per frame that makes the overlaps agree in brightness: OpenCV's gain compensator (Brown &
+def _as_8bit(image: np.ndarray) -> np.ndarray:
+    """A 16-bit frame as the 8-bit render of it would be (65535 -> 255, rounded)."""
+    if image.dtype == np.uint8:
+        return image
+    return cv2.convertScaleAbs(image, alpha=255.0 / 65535.0)
+
+
+def _compensate_exposure(images: list[np.ndarray], masks: list[np.ndarray], corners: list) -> list[float]:
+    """A gain per image that makes the overlaps agree in brightness: OpenCV's gain compensator (Brown &
     Lowe 2007, section 6)."""
     compensator = cv2.detail.ExposureCompensator_createDefault(cv2.detail.ExposureCompensator_GAIN)
     compensator.feed(
         corners=corners, images=[cv2.UMat(i) for i in images], masks=[cv2.UMat(m) for m in masks]
     )
-    out = []
-    for index, (image, mask, corner) in enumerate(zip(images, masks, corners, strict=True)):
-        result = compensator.apply(index, corner, image.copy(), mask)
-        out.append(result.get() if isinstance(result, cv2.UMat) else np.asarray(result))
-    return out
+    return [float(np.asarray(gain).ravel()[0]) for gain in compensator.getMatGains()]
 
 
 def _find_seams(images: list[np.ndarray], masks: list[np.ndarray], corners: list) -> list[np.ndarray]:
-    """Masks cut along seams where the frames agree (a graph cut on colour differences, Kwatra et al.
-    2003), found on copies of about 0.1 megapixel each and scaled back, as OpenCV's stitcher does."""
-    largest = max(image.shape[0] * image.shape[1] for image in images)
-    factor = min(1.0, float(np.sqrt(1e5 / largest)))
-    small_images, small_masks, small_corners = [], [], []
-    for image, mask, (x, y) in zip(images, masks, corners, strict=True):
-        size = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor)))
-        small_images.append(cv2.resize(image, size, interpolation=cv2.INTER_AREA).astype(np.float32))
-        small_masks.append(cv2.UMat(cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)))
-        small_corners.append((round(x * factor), round(y * factor)))
-    found = cv2.detail_GraphCutSeamFinder("COST_COLOR").find(small_images, small_corners, small_masks)
-    out = []
-    for seam, mask in zip(found, masks, strict=True):
-        seam = seam.get() if isinstance(seam, cv2.UMat) else np.asarray(seam)
-        grown = cv2.dilate(cv2.resize(seam, (mask.shape[1], mask.shape[0]), interpolation=cv2.INTER_NEAREST),
-                           np.ones((3, 3), np.uint8))  # fmt: skip
-        out.append(cv2.bitwise_and(grown, mask))
-    return out
+    """Masks cut along seams where the images agree: a graph cut on colour differences (Kwatra et al.
+    2003), as OpenCV's stitcher places them."""
+    found = cv2.detail_GraphCutSeamFinder("COST_COLOR").find(
+        [i.astype(np.float32) for i in images], corners, [cv2.UMat(m) for m in masks]
+    )
+    return [seam.get() if isinstance(seam, cv2.UMat) else np.asarray(seam) for seam in found]
+
+
+# Exposure and seams are found on a copy of the panorama small enough that each frame covers about this
+# many pixels (OpenCV's stitcher finds seams at 0.1 megapixel too): brightness in the overlaps and where
+# frames agree hardly depend on resolution, and the graph cut's cost grows fast with size.
+_PHOTOMETRY_PIXELS = 1e5
+
+
+@dataclass
+class Photometry:
+    """A gain per frame and where each frame's seams fall: every frame's pieces on a small copy of the
+    grid (``work``) with the part of each that the frame keeps after the seams are cut."""
+
+    work: Equirectangular
+    gains: list[float]
+    seams: list[list[tuple[Box, np.ndarray]]]
+
+    @classmethod
+    def neutral(cls, frames: Sequence[PlacedFrame], grid: Equirectangular) -> Photometry:
+        """No compensation and no seams: every frame keeps all of itself."""
+        return cls(grid, [1.0] * len(frames), [[] for _ in frames])
+
+    def seam_mask(self, index: int, grid: Equirectangular, box: Box) -> np.ndarray | None:
+        """Frame ``index``'s seam mask over ``box`` of the full ``grid`` (None: no seam, keep it all)."""
+        if self.work is grid:
+            return None
+        x0, y0, x1, y1 = box
+        factor = self.work.width / grid.width
+        # The part of the work grid under the box, with a pixel to spare for the edges.
+        wx0, wy0 = max(0, int(x0 * factor) - 1), max(0, int(y0 * factor) - 1)
+        wx1 = min(self.work.width, int(np.ceil(x1 * factor)) + 1)
+        wy1 = min(self.work.height, int(np.ceil(y1 * factor)) + 1)
+        local = np.zeros((wy1 - wy0, wx1 - wx0), np.uint8)
+        for (px0, py0, px1, py1), seam in self.seams[index]:
+            part = _intersect((px0, py0, px1, py1), (wx0, wy0, wx1, wy1))
+            if part is not None:
+                ax0, ay0, ax1, ay1 = part
+                kept = seam[ay0 - py0 : ay1 - py0, ax0 - px0 : ax1 - px0]
+                local[ay0 - wy0 : ay1 - wy0, ax0 - wx0 : ax1 - wx0] |= kept
+        xs = ((np.arange(x0, x1) + 0.5) * factor - 0.5 - wx0).astype(np.float32)
+        ys = ((np.arange(y0, y1) + 0.5) * (self.work.height / grid.height) - 0.5 - wy0).astype(np.float32)
+        map_x, map_y = np.meshgrid(xs, ys)
+        mask = cv2.remap(local, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+        # Grown by a pixel so that neighbours' cut edges overlap and the blender leaves no gap between them.
+        return cv2.dilate(mask, np.ones((3, 3), np.uint8))
+
+
+def photometry_of(frames: Sequence[PlacedFrame], grid: Equirectangular) -> Photometry:
+    """Each frame's exposure gain from the overlaps, and the seams where neighbouring frames agree, both
+    found on a small copy of ``grid``."""
+    areas = [(b[2] - b[0]) * (b[3] - b[1]) for f in frames for b in footprints(f, grid)]
+    if len(frames) < 2 or not areas:
+        return Photometry.neutral(frames, grid)
+    work = grid.scaled(min(1.0, float(np.sqrt(_PHOTOMETRY_PIXELS / np.median(areas)))))
+    owners, images, masks, boxes = [], [], [], []
+    for index, frame in enumerate(frames):
+        small = _shrunk(frame, work)
+        for box in footprints(small, work):
+            image, mask = warp(small, work, box)
+            owners.append(index)
+            images.append(image)
+            masks.append(mask)
+            boxes.append(box)
+    corners = [(b[0], b[1]) for b in boxes]
+    piece_gains = _compensate_exposure(images, masks, corners)
+    seams = _find_seams(images, masks, corners)
+    gains, pieces = [], [[] for _ in frames]
+    for index in range(len(frames)):
+        mine = [k for k, owner in enumerate(owners) if owner == index]
+        weights = [max(1, int(np.count_nonzero(masks[k]))) for k in mine]
+        gains.append(float(np.average([piece_gains[k] for k in mine], weights=weights)) if mine else 1.0)
+    for k, owner in enumerate(owners):
+        pieces[owner].append((boxes[k], seams[k]))
+    return Photometry(work, gains, pieces)
+
+
+def _shrunk(frame: PlacedFrame, grid: Equirectangular) -> PlacedFrame:
+    """An 8-bit copy of the frame at about the resolution of ``grid`` (area-averaged, so a small grid
+    samples it without aliasing), with its camera scaled to match."""
+    factor = min(1.0, 1.0 / (grid.degrees_per_pixel * np.radians(1.0) * frame.camera.focal_px))
+    image = _as_8bit(frame.image)
+    if factor < 0.9:
+        size = (max(1, round(frame.camera.width * factor)), max(1, round(frame.camera.height * factor)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    scale = image.shape[1] / frame.camera.width
+    cx, cy = frame.camera.centre
+    camera = Camera(image.shape[1], image.shape[0], frame.camera.focal_px * scale, cx * scale, cy * scale)
+    return replace(frame, image=image, camera=camera)
+
+
+def _strip_margin(bands: int) -> int:
+    """Rows blended beyond a strip's edges so that cutting the blend into strips changes nothing visible:
+    a band's pyramid level k reaches about 2**k * 4 pixels."""
+    return 2 ** (bands + 2)
+
+
+def blend_strips(
+    frames: Sequence[PlacedFrame],
+    grid: Equirectangular,
+    look: Photometry | None = None,
+    bands: int = 5,
+    rows: int = 1024,
+) -> Iterator[np.ndarray]:
+    """The panorama of frames on ``grid``, strip by strip from the top: RGBA arrays of up to ``rows`` rows
+    (uint8, or uint16 for 16-bit frames), the alpha channel marking the covered area.
+
+    Each strip is blended with OpenCV's multi-band blender (Burt & Adelson 1983) over the strip and a margin
+    above and below it, so memory stays that of one strip however large the panorama; ``look`` gives each
+    frame's gain and seams (:func:`photometry_of`; default: none).
+    """
+    look = look or Photometry.neutral(frames, grid)
+    deep = any(f.image.dtype != np.uint8 for f in frames)
+    dtype = np.uint16 if deep else np.uint8
+    top_level = np.iinfo(dtype).max
+    # The blender works in 16-bit signed integers and truncates each band's weighted sum: fed 8-bit values
+    # as they are, that costs about 2.5 levels on average. Every frame goes through it at 14 bits instead
+    # (8-bit values times 64, 16-bit ones divided by 4), which leaves room for gains and the pyramid's
+    # overshoot below 32767.
+    to_blender = 16384.0 / (top_level + 1)
+    boxes = [footprints(frame, grid) for frame in frames]
+    margin = _strip_margin(bands)
+    for top in range(0, grid.height, rows):
+        bottom = min(grid.height, top + rows)
+        region = (0, max(0, top - margin), grid.width, min(grid.height, bottom + margin))
+        blender = cv2.detail.MultiBandBlender(0, bands)
+        blender.prepare((0, region[1], grid.width, region[3] - region[1]))
+        fed = False
+        for index, frame in enumerate(frames):
+            for box in boxes[index]:
+                part = _intersect(box, region)
+                if part is None:
+                    continue
+                image, mask = warp(frame, grid, part)
+                seam = look.seam_mask(index, grid, part)
+                if seam is not None:
+                    mask = cv2.bitwise_and(mask, seam)
+                if not mask.any():
+                    continue
+                pixels = image.astype(np.float32) * (look.gains[index] * to_blender)
+                blender.feed(np.clip(pixels, 0, 32767).astype(np.int16), mask, (part[0], part[1]))
+                fed = True
+        height = bottom - top
+        if not fed:
+            yield np.zeros((height, grid.width, 4), dtype)
+            continue
+        result, coverage = blender.blend(None, None)
+        cut = slice(top - region[1], top - region[1] + height)
+        levels = np.rint(result[cut].astype(np.float32) / to_blender)
+        rgb = np.clip(levels, 0, top_level).astype(dtype)
+        alpha = np.where(coverage[cut] > 0, top_level, 0).astype(dtype)
+        rgb[alpha == 0] = 0
+        yield np.dstack([rgb, alpha])
+
+
+def frame_records(frames: Sequence[PlacedFrame], grid: Equirectangular) -> list[dict[str, Any]]:
+    """What a panorama's sidecar says of each frame: its label and refined pointing, whether refinement
+    held, and whether it is in the panorama at all."""
+    return [{
+        "name": frame.name,
+        "label_pointing": list(frame.pointing),
+        "refined_pointing": [round(v, 6) for v in (frame.refined or frame.pointing)],
+        "refinement": frame.refinement,
+        "in_panorama": bool(footprints(frame, grid)),
+    } for frame in frames]  # fmt: skip
 
 
 def blend(
     frames: Sequence[PlacedFrame], grid: Equirectangular, bands: int = 5, photometry: bool = True
 ) -> Panorama:
     """Draw every frame into ``grid``; with ``photometry``, compensate exposure and cut seams where the
-    frames agree; join them with multi-band blending."""
-    placed, images, masks, corners = [], [], [], []
-    for frame in frames:
-        warped = warp(frame, grid)
-        placed.append({
-            "name": frame.name,
-            "label_pointing": list(frame.pointing),
-            "refined_pointing": [round(v, 6) for v in (frame.refined or frame.pointing)],
-            "refinement": frame.refinement,
-            "in_panorama": warped is not None,
-        })  # fmt: skip
-        if warped is not None:
-            images.append(warped[0])
-            masks.append(warped[1])
-            corners.append(warped[2])
-    if photometry and len(images) > 1:
-        images = _compensate_exposure(images, masks, corners)
-        masks = _find_seams(images, masks, corners)
-    blender = cv2.detail.MultiBandBlender(0, bands)
-    blender.prepare((0, 0, grid.width, grid.height))
-    for image, mask, corner in zip(images, masks, corners, strict=True):
-        blender.feed(image.astype(np.int16), mask, corner)
-    result, coverage = blender.blend(None, None)
-    rgb = np.clip(result, 0, 255).astype(np.uint8)
-    alpha = np.where(coverage > 0, 255, 0).astype(np.uint8)
-    rgb[alpha == 0] = 0
-    return Panorama(np.dstack([rgb, alpha]), grid, placed)
+    frames agree (:func:`photometry_of`); join them with multi-band blending. The whole panorama is held in
+    memory: for large ones, write :func:`blend_strips` as they come."""
+    look = photometry_of(frames, grid) if photometry else None
+    image = np.concatenate(list(blend_strips(frames, grid, look, bands)), axis=0)
+    return Panorama(image, grid, frame_records(frames, grid))
 
 
 def refine(frames: Sequence[PlacedFrame]) -> list[PlacedFrame]:
     """The frames with rotations refined from features matched in their overlaps (:mod:`.refine`); a
     frame with too few matches keeps its label pointing and says so."""
-    from dataclasses import replace
-
     from farside.scenes.refine import MIN_MATCHES, pointing_of, refine_rotations
 
     results = refine_rotations(
-        [f.image for f in frames], [f.camera for f in frames], [f.pointing for f in frames]
+        [_as_8bit(f.image) for f in frames], [f.camera for f in frames], [f.pointing for f in frames]
     )
     out = []
     for frame, result in zip(frames, results, strict=True):
@@ -212,12 +439,18 @@ def refine(frames: Sequence[PlacedFrame]) -> list[PlacedFrame]:
     return out
 
 
-def panorama(frames: Sequence[PlacedFrame], scale: float = 1.0, refine_pointing: bool = True) -> Panorama:
+def panorama(
+    frames: Sequence[PlacedFrame],
+    scale: float = 1.0,
+    refine_pointing: bool = True,
+    projection: str = "equirectangular",
+) -> Panorama:
     """A panorama of frames placed by their labels, their rotations refined from the overlaps unless
-    ``refine_pointing`` is False (see the module's description)."""
+    ``refine_pointing`` is False (see the module's description), on a grid of ``projection`` at the
+    frames' resolution times ``scale``, held in memory."""
     if refine_pointing and len(frames) > 1:
         frames = refine(frames)
-    return blend(frames, grid_for(frames, scale))
+    return blend(frames, grid_for(frames, scale, projection))
 
 
 __all__ = [
@@ -245,8 +478,6 @@ class SetOutcome:
 
 def panorama_name(first_data_path: Any) -> str:
     """A set's output name: its first frame's data file name plus ``_pano``."""
-    from farside.output import safe_file_name
-
     return safe_file_name(f"{getattr(first_data_path, 'name', first_data_path)}_pano")
 
 
@@ -268,19 +499,20 @@ def find_sets(paths: Sequence[Any], out_dir: Any, request: Any) -> tuple[list[li
             planned.append(item)
     planned.sort(key=lambda p: (p.product.meta.start_time is None, p.product.meta.start_time, p.path))
     groups = group_sets([p.product.meta for p in planned])
-    return [[planned[i] for i in indices] for indices in groups.values()], problems
+    return [[planned[i] for i in indices] for indices in groups], problems
 
 
 def build_set(
-    frames: Sequence[Any], out_dir: Any, scale: float = 1.0, refine_pointing: bool = True
+    frames: Sequence[Any],
+    out_dir: Any,
+    scale: float = 1.0,
+    refine_pointing: bool = True,
+    projection: str = "equirectangular",
 ) -> SetOutcome:
-    """Render a set's frames with one shared look, place them by their labels and write the panorama (RGBA
-    PNG) with a sidecar stating its projection and every frame's pointing."""
-    import json
-    from pathlib import Path
-
+    """Render a set's frames (:class:`~farside.conversion.Planned`) with one shared look, place them by
+    their labels, refine their pointing and write the panorama in the settings' format and bit depth, strip
+    by strip, with a sidecar stating its projection and every frame's pointing."""
     from farside.conversion import failure_line, shared_look
-    from farside.output import encode_png, farside_version, write_outputs
     from farside.pipeline import render
 
     name = panorama_name(frames[0].product.data_path)
@@ -296,25 +528,67 @@ def build_set(
             image = render(item.product, item.settings, look).image
             if image.ndim == 2:
                 image = np.dstack([image] * 3)
-            if image.dtype != np.uint8:
-                image = (image >> 8).astype(np.uint8)
             placed.append(place(item.path, image, item.product.meta, item.settings))
         except Exception as exc:
             outcome.problems.append(failure_line(item.path, exc))
     if not placed:
         outcome.problems.append(f"{name}: no frame of this set could be placed; no panorama written")
         return outcome
-    result = panorama(placed, scale, refine_pointing)
+    try:
+        outcome.output = str(_build(placed, frames, Path(out_dir) / name, scale, refine_pointing, projection))
+    except Exception as exc:  # a set that cannot be built is one line; the other sets go on
+        outcome.problems.append(failure_line(name, exc))
+    return outcome
+
+
+def _build(
+    placed: list[PlacedFrame], frames: Sequence[Any], stem: Path, scale: float, refine_pointing: bool,
+    projection: str,
+) -> Path:  # fmt: skip
+    if refine_pointing and len(placed) > 1:
+        placed = refine(placed)
+    grid = grid_for(placed, scale, projection)
     description = {
         "kind": "panorama",
-        "projection": result.grid.to_dict(),
-        "frames": result.frames,
+        "projection": grid.to_dict(),
+        "frames": frame_records(placed, grid),
         "source_products": [str(Path(p.path).resolve()) for p in frames],
         "software": f"farside {farside_version()}",
         "settings": frames[0].settings.to_dict(),
         "scale": scale,
     }
-    payload = encode_png(result.image, {"farside:provenance": json.dumps(description, sort_keys=True)})
-    target = Path(out_dir) / f"{name}.png"
-    outcome.output = str(write_outputs(target, payload, description))
-    return outcome
+    strips = blend_strips(placed, grid, photometry_of(placed, grid))
+    return write_panorama(stem, strips, grid, frames[0].settings, description)
+
+
+def write_panorama(
+    stem: Path,
+    strips: Iterable[np.ndarray],
+    grid: Equirectangular,
+    settings: Any,
+    description: dict[str, Any],
+) -> Path:
+    """Write a panorama's strips (:func:`blend_strips`) as ``stem`` plus the extension of the settings'
+    output format, and its sidecar; PNG and TIFF are written as the strips come (TIFF tiled), JPEG (no
+    alpha: uncovered pixels are black) holds the whole image. Atomic: nothing is left under the final names
+    unless all was written."""
+    fmt = settings.output_format
+    target = stem.with_name(stem.name + EXTENSIONS[fmt])
+    text = json.dumps(description, sort_keys=True)
+    if fmt == "jpeg" and max(grid.width, grid.height) > 65535:
+        raise FarsideError(
+            f"{target.name}: {grid.width} x {grid.height} is too large for JPEG (at most 65,535 pixels a "
+            "side); use --format png or tiff, or a smaller --scale"
+        )
+    with atomic_file(target) as stream:
+        if fmt == "png":
+            texts = {PROVENANCE_KEY: text, "Software": description["software"]}
+            write_png_strips(stream, grid.width, grid.height, strips, texts, settings.png_compression,
+                             settings.transfer)  # fmt: skip
+        elif fmt == "tiff":
+            write_tiff_strips(stream, grid.width, grid.height, strips, text, description["software"])
+        else:
+            rgb = np.concatenate([strip[:, :, :3] for strip in strips])
+            stream.write(encode_jpeg(rgb, text, settings.quality))
+    write_atomic(sidecar_path(target), (json.dumps(description, indent=2) + "\n").encode("utf-8"))
+    return target
