@@ -15,10 +15,11 @@ output are reported (:class:`Claims`), never written over each other.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,19 +201,26 @@ def execute(planned: Planned, look: Any = None) -> Outcome:
 
 def shared_look(planned: Sequence[Planned]) -> tuple[Any, list[Outcome]]:
     """One white balance and stretch for a set of products (panorama tiles, movie frames), from all their
-    samples together, and failures for those that could not be read. The look is None if none could."""
+    samples together, and failures for those that could not be read. The look is None if none could.
+    Products are read one at a time, so a large set never needs to fit in memory at once."""
     from farside import pipeline
 
-    linears, usable, failures = [], [], []
-    for item in planned:
-        try:
-            linears.append(pipeline.linearize(item.product, item.settings))
-            usable.append(item)
-        except Exception as exc:
-            failures.append(Outcome(item.path, "failed", error=failure_line(item.path, exc)))
-    if not usable:
+    failures: list[Outcome] = []
+
+    def readable() -> Iterator[tuple[Planned, Any]]:
+        for item in planned:
+            try:
+                yield item, pipeline.linearize(item.product, item.settings)
+            except Exception as exc:
+                failures.append(Outcome(item.path, "failed", error=failure_line(item.path, exc)))
+
+    frames = readable()
+    first = next(frames, None)  # the first readable frame's settings and label choose the look's modes
+    if first is None:
         return None, failures
-    return pipeline.shared_look(linears, usable[0].settings, usable[0].product), failures
+    linears = itertools.chain([first[1]], (linear for _, linear in frames))
+    look = pipeline.shared_look(linears, first[0].settings, first[0].product, frames=len(planned))
+    return look, failures
 
 
 def convert_one(

@@ -17,7 +17,7 @@ gamma-encoded data; on simulated sensors this lowers the mean CIEDE2000 error by
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -243,12 +243,31 @@ def choose_look(
     return Look(gains=gains, matrix=matrix, lo=lo, hi=hi)
 
 
-def shared_look(linears: Sequence[Linear], settings: Settings, product: Product | None = None) -> Look:
+# The samples a shared look is chosen from, at most: percentiles and means of a few million samples are as
+# good as of all of them, and a site of 56 full-size frames would otherwise hold 2.7 GB of them.
+SHARED_LOOK_SAMPLES = 4_000_000
+
+
+def shared_look(
+    linears: Iterable[Linear], settings: Settings, product: Product | None = None, frames: int | None = None
+) -> Look:
     """One look for a set of frames (tiles of a panorama, frames of a movie), so they match: grey-world
     white balance and stretch from all their samples together; other modes from the first frame (and
-    ``product``, the first frame's, for the label's white balance)."""
-    samples = np.concatenate([frame_samples(linear) for linear in linears])
-    return choose_look(settings, samples, linears[0], product)
+    ``product``, the first frame's, for the label's white balance).
+
+    ``linears`` are taken one at a time (a generator need hold only one); for a set of ``frames`` frames,
+    each keeps an even share of at most ``SHARED_LOOK_SAMPLES`` samples (every k-th)."""
+    first, parts = None, []
+    for linear in linears:
+        if first is None:
+            first = linear
+        samples = frame_samples(linear)
+        if frames:
+            samples = samples[:: max(1, -(-len(samples) * frames // SHARED_LOOK_SAMPLES))]
+        parts.append(samples)
+    if first is None:
+        raise ValueError("no frames to choose a look from")
+    return choose_look(settings, np.concatenate(parts), first, product)
 
 
 def render(product: Product, settings: Settings, look: Look | None = None) -> Rendered:
