@@ -22,7 +22,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -165,9 +165,15 @@ _TCAM_AREA: list[Element] = [
 ]
 
 
+ROVER_LOCATION = (177.588, -45.457)  # longitude and latitude (degrees) of a Yutu-2 station near Von Karman
+
+
 def pcam_mission_area(yaw: float = -12.898743, pitch: float = -23.907715, focal_length_mm: float = 50.0,
-                      pixel_size_um: float = 7.4) -> list[Element]:  # fmt: skip
-    """The Mission_Area of a PCAM label: optics, rover location, pointing (mast yaw and pitch)."""
+                      pixel_size_um: float = 7.4,
+                      location: tuple[float, float] | None = None) -> list[Element]:  # fmt: skip
+    """The Mission_Area of a PCAM label: optics, rover location (longitude, latitude in degrees; by default
+    :data:`ROVER_LOCATION`), pointing (mast yaw and pitch)."""
+    longitude, latitude = ROVER_LOCATION if location is None else location
     return [
         (
             "Instrument_Parm",
@@ -181,8 +187,8 @@ def pcam_mission_area(yaw: float = -12.898743, pitch: float = -23.907715, focal_
             "Rover_Location",
             [
                 ("reference_frame", "MOON_COORDINATE_SYSTEM"),
-                ("longitude", "177.588000"),
-                ("latitude", "-45.457000"),
+                ("longitude", f"{longitude:.6f}"),
+                ("latitude", f"{latitude:.6f}"),
             ],
         ),
         ("Rover_LocationXYZ", [("x", "1.250000"), ("y", "-3.500000"), ("z", "0.020000")]),
@@ -873,22 +879,45 @@ def write_sweep(
     directory: str | os.PathLike[str],
     label_errors: Sequence[tuple[float, float]] | None = None,
     pixel_size_um: float = 7.4,
+    gains: Sequence[float] | None = None,
+    location: tuple[float, float] | None = None,
+    start_index: int = 0,
+    sequence_id: str | None = None,
+    camera_eye: str | None = None,
 ) -> list[Path]:
     """A PCAM colour sweep of ``world``: a frame rendered at each (yaw, pitch) with ``camera``
     (:func:`render_view`), recorded through the sensor model and written as a product whose label gives the
     pointing plus ``label_errors`` (degrees), the focal length and ``pixel_size_um`` such that the label's
-    optics are the camera's. Returns the labels' paths."""
+    optics are the camera's. Returns the labels' paths.
+
+    ``gains`` scale each frame's scene brightness (in linear light, before recording) while every label
+    states the same exposure: the differences a panorama must even out. ``location`` is the rover's
+    (longitude, latitude) for the labels (:func:`pcam_mission_area`). Frame ``i`` starts at
+    :func:`sequence_start` ``(start_index + i)``, so two sweeps written into one folder differ in time and
+    name. ``sequence_id`` (four digits) and ``camera_eye`` ("L" or "R") change the product name's sequence
+    and instrument fields (and the label's ``sequence_id`` and ``instrument_id``), which is what sorts frames
+    into panorama sets.
+    """
     from farside.scenes.geometry import orientation
 
+    kind = KINDS["ce4-pcam-c"]
+    if sequence_id is not None:
+        kind = replace(kind, sequence=sequence_id)
+    if camera_eye is not None:
+        if camera_eye not in ("L", "R"):
+            raise ValueError(f"camera_eye is 'L' or 'R', not {camera_eye!r}")
+        kind = replace(kind, instrument_field=f"PCAM{camera_eye}-C-006", instrument_id=f"PCAM{camera_eye}")
     focal_mm = camera.focal_px * pixel_size_um * 1e-3
+    exposure = 0.9  # simulate_raw's: a white surface at 90 % of full scale
     labels = []
     for index, (yaw, pitch) in enumerate(pointings):
         view = render_view(world, world_grid, camera, orientation(yaw, pitch))
         error = label_errors[index] if label_errors is not None else (0.0, 0.0)
-        area = pcam_mission_area(yaw + error[0], pitch + error[1], focal_mm, pixel_size_um)
-        raw = simulate_raw(view, (camera.height, camera.width), seed=index)
-        labels.append(write_product("ce4-pcam-c", None, directory, pixels=raw, start=sequence_start(index),
-                                    mission_area=area))  # fmt: skip
+        area = pcam_mission_area(yaw + error[0], pitch + error[1], focal_mm, pixel_size_um, location)
+        gain = 1.0 if gains is None else float(gains[index])
+        raw = simulate_raw(view, (camera.height, camera.width), exposure=exposure * gain, seed=index)
+        start = sequence_start(start_index + index)
+        labels.append(write_product(kind, None, directory, pixels=raw, start=start, mission_area=area))
     return labels
 
 
@@ -914,3 +943,572 @@ def tile_offsets(made: np.ndarray, truth: np.ndarray, covered: np.ndarray, tile:
                 (dx, dy), _ = cv2.phaseCorrelate(grey_made[cell], grey_truth[cell], window)
                 offsets.append(float(np.hypot(dx, dy)))
     return offsets
+
+
+def tile_shifts(
+    made: np.ndarray, truth: np.ndarray, covered: np.ndarray, tile: int = 64, texture: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shifts (pixels, by phase correlation) of ``truth`` from ``made`` in every fully ``covered`` tile
+    textured both ways: the (x, y) of each tile's top-left pixel and its (dx, dy), both (N, 2); positive
+    where ``truth`` lies right of or below ``made``.
+
+    Unlike :func:`tile_offsets` it keeps the direction, which tells a common shift of the whole panorama
+    (every tile alike) from frames that disagree. It measures only tiles whose truth changes by at least
+    ``texture`` grey levels a pixel (root mean square) in its least textured direction, since a tile of
+    streaks (ground near the horizon) fixes no shift along them; and it takes each tile's mean out before
+    the window, which otherwise draws a weakly textured tile toward no shift at all.
+    """
+    grey_made = cv2.cvtColor(made, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    grey_truth = cv2.cvtColor(truth, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    gx = cv2.Sobel(grey_truth, cv2.CV_32F, 1, 0) / 8
+    gy = cv2.Sobel(grey_truth, cv2.CV_32F, 0, 1) / 8
+    window = cv2.createHanningWindow((tile, tile), cv2.CV_32F)
+    corners, shifts = [], []
+    for y in range(0, made.shape[0] - tile, tile):
+        for x in range(0, made.shape[1] - tile, tile):
+            cell = (slice(y, y + tile), slice(x, x + tile))
+            if not covered[cell].all():
+                continue
+            xx, xy, yy = (gx[cell] ** 2).mean(), (gx[cell] * gy[cell]).mean(), (gy[cell] ** 2).mean()
+            weakest = (xx + yy) / 2 - np.sqrt(((xx - yy) / 2) ** 2 + xy**2)  # the structure tensor's
+            if weakest < texture**2:
+                continue
+            a, b = grey_made[cell], grey_truth[cell]
+            (dx, dy), _ = cv2.phaseCorrelate(a - a.mean(), b - b.mean(), window)
+            corners.append((x, y))
+            shifts.append((dx, dy))
+    return np.array(corners, np.intp).reshape(-1, 2), np.array(shifts, np.float64).reshape(-1, 2)
+
+
+# A lunar world for panorama ground truth
+
+
+@dataclass(frozen=True)
+class Region:
+    """A box of the world as the rover sees it: centre azimuth and elevation, full width and height, all in
+    degrees (azimuth as :mod:`farside.scenes.geometry` measures it)."""
+
+    azimuth_deg: float
+    elevation_deg: float
+    width_deg: float
+    height_deg: float
+
+    def contains(self, azimuth: Any, elevation: Any, margin_deg: float = 0.0) -> np.ndarray:
+        """Whether directions lie inside the box shrunk by ``margin_deg`` (grown where negative); azimuths
+        are compared round the circle."""
+        across = (np.asarray(azimuth, np.float64) - self.azimuth_deg + 180.0) % 360.0 - 180.0
+        up = np.asarray(elevation, np.float64) - self.elevation_deg
+        return (np.abs(across) <= self.width_deg / 2 - margin_deg) & (
+            np.abs(up) <= self.height_deg / 2 - margin_deg
+        )
+
+    def bounds(self, margin_deg: float = 0.0) -> tuple[float, float, float, float]:
+        """Azimuths (left, right) and elevations (low, high) of the box grown by ``margin_deg``."""
+        half_width, half_height = self.width_deg / 2 + margin_deg, self.height_deg / 2 + margin_deg
+        return (self.azimuth_deg - half_width, self.azimuth_deg + half_width,
+                self.elevation_deg - half_height, self.elevation_deg + half_height)  # fmt: skip
+
+    def mask(self, grid: Any, margin_deg: float = 0.0) -> np.ndarray:
+        """Pixels of ``grid`` (an :class:`~farside.scenes.geometry.Equirectangular`) whose centres lie inside
+        the box shrunk by ``margin_deg``."""
+        azimuth, elevation = grid.angles_of(np.arange(grid.width)[None, :], np.arange(grid.height)[:, None])
+        return self.contains(azimuth, elevation, margin_deg)
+
+
+@dataclass(frozen=True)
+class LunarLayout:
+    """What :func:`lunar_world` draws, and where: the sun's direction (degrees), the camera's height above
+    the ground (metres), the coloured objects and the smooth, almost featureless patch (:class:`Region`; the
+    patch fills its box but for rounded corners), and craters and rocks as (azimuth, elevation, radius in
+    metres) of their centres on the ground."""
+
+    sun_azimuth_deg: float
+    sun_elevation_deg: float
+    foil: Region
+    panel: Region
+    marker: Region
+    smooth: Region
+    craters: tuple[tuple[float, float, float], ...] = ()
+    rocks: tuple[tuple[float, float, float], ...] = ()
+    camera_height_m: float = 1.5  # PCAM sits about 1.5 m above the ground
+
+    @property
+    def objects(self) -> dict[str, Region]:
+        """The coloured objects by name (their colours are :data:`LUNAR_COLOURS`)."""
+        return {"foil": self.foil, "panel": self.panel, "marker": self.marker}
+
+
+# Mean colours (8-bit sRGB) of the coloured objects: lander thermal foil, a solar panel's cells, a marker. Not
+# much brighter than sunlit regolith, so that a stretch set by the ground leaves them unclipped and their hue
+# can be checked.
+LUNAR_COLOURS = {"foil": (150, 122, 42), "panel": (40, 62, 150), "marker": (165, 30, 26)}
+_REGOLITH = 0.16  # linear albedo of the neutral grey regolith in full sun
+_SHADOW = 0.12  # what is left of the light in a cast shadow (light scattered from the sunlit ground)
+
+
+def _full_circle(grid: Any) -> bool:
+    """Whether a grid goes all the way round in azimuth (its ends then meet)."""
+    return bool(grid.width * grid.degrees_per_pixel >= 360.0 - 1e-6 * grid.degrees_per_pixel)
+
+
+def _ground_band(grid: Any) -> tuple[float, float]:
+    """The elevations (low, high) of the ground the grid shows, away from the horizon and the rover's
+    feet, where :func:`lunar_layout` puts things."""
+    top = grid.elevation_top_deg
+    bottom = top - grid.height * grid.degrees_per_pixel
+    return max(bottom, -70.0), min(top, -2.0)
+
+
+def lunar_layout(
+    grid: Any,
+    seed: int = 0,
+    *,
+    foil: Region | None = None,
+    panel: Region | None = None,
+    marker: Region | None = None,
+    smooth: Region | None = None,
+) -> LunarLayout:
+    """Where :func:`lunar_world` puts things on ``grid``: the coloured objects and the smooth patch where
+    given, else at fixed fractions of the grid's extent (so the same extent at another resolution shows the
+    same world); craters and rocks scattered over the ground it shows, clear of those; all drawn from
+    ``seed``.
+
+    >>> from farside.scenes.geometry import Equirectangular
+    >>> grid = Equirectangular(0.05, -30.0, 0.0, 1200, 720)
+    >>> layout = lunar_layout(grid, smooth=Region(0.0, -10.0, 5.0, 8.0))
+    >>> bool(layout.smooth.contains(1.0, -12.0)), len(layout.craters) > 10
+    (True, True)
+    """
+    rng = np.random.default_rng([seed, 7])
+    left = grid.azimuth_left_deg
+    span = min(grid.width * grid.degrees_per_pixel, 360.0)
+    low, high = _ground_band(grid)
+    band = max(high - low, 0.0)
+
+    def region(across: float, up: float, width: float, height: float) -> Region:
+        jitter = rng.uniform(-0.02, 0.02, 2)
+        return Region(float(left + (across + jitter[0]) * span), float(low + (up + jitter[1]) * band),
+                      float(min(width, 0.12 * span)), float(min(height, 0.25 * band)))  # fmt: skip
+
+    # Drawn from the generator whether given or not, so that giving one leaves the others where they were.
+    default = region(0.22, 0.55, 4.0, 2.6), region(0.66, 0.30, 3.2, 2.0), region(0.84, 0.62, 0.8, 1.4)
+    foil, panel, marker = (given or made for given, made in zip((foil, panel, marker), default, strict=True))
+    placed = region(0.44, 0.50, 9.0, 10.0)
+    placed = replace(placed, width_deg=min(9.0, 0.2 * span), height_deg=min(10.0, 0.4 * band))
+    smooth = smooth or placed
+    keep_clear = [foil, panel, marker, smooth]
+    height = LunarLayout.camera_height_m
+
+    def scatter(count: int, smallest: float, largest: float) -> tuple[tuple[float, float, float], ...]:
+        """``count`` features of apparent radius between ``smallest`` and ``largest`` degrees, clear of the
+        objects and the smooth patch."""
+        out = []
+        for _ in range(count):
+            azimuth, elevation = left + rng.uniform(0, span), rng.uniform(low, high)
+            angular = float(np.exp(rng.uniform(np.log(smallest), np.log(largest))))
+            clear = not any(r.contains(azimuth, elevation, -2.0 * angular - 0.5) for r in keep_clear)
+            if clear:
+                distance = height / np.tan(np.radians(-elevation))
+                out.append((float(azimuth), float(elevation), float(distance * np.tan(np.radians(angular)))))
+        return tuple(out)
+
+    area = span * band
+    craters = scatter(int(area / 30), 0.35, 2.6)
+    rocks = scatter(int(area / 5), 0.05, 0.35)
+    return LunarLayout(float(rng.uniform(-180, 180)), float(rng.uniform(18, 28)), foil, panel, marker,
+                       smooth, craters, rocks, height)  # fmt: skip
+
+
+def _smoothstep(t: np.ndarray) -> np.ndarray:
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+_TILE = 256  # side of an octave's periodic noise tile, in tile pixels
+_TILE_WAVELENGTH = 8.0  # tile pixels per wavelength of an octave's noise
+
+
+@lru_cache(maxsize=64)
+def _octave(seed: int, k: int) -> tuple[np.ndarray, float, float, float]:
+    """Octave ``k`` of the regolith (wavelength 2**k mm on the ground): a periodic band-pass noise tile of
+    unit spread, and the turn (radians) and offsets (tile pixels) it is laid at."""
+    rng = np.random.default_rng([seed, 11, k + 64])
+    frequency = np.hypot(*np.meshgrid(np.fft.fftfreq(_TILE), np.fft.fftfreq(_TILE)))
+    # One octave wide around the tile's wavelength: the octaves add up without piling onto one scale.
+    band = np.exp(-0.5 * (np.log2(np.maximum(frequency, 1e-9) * _TILE_WAVELENGTH) / 0.5) ** 2)
+    tile = np.fft.ifft2(np.fft.fft2(rng.standard_normal((_TILE, _TILE))) * band).real
+    tile = (tile / tile.std()).astype(np.float32)
+    turn, x0, y0 = rng.uniform(0, 2 * np.pi), rng.uniform(0, _TILE), rng.uniform(0, _TILE)
+    return tile, float(turn), float(x0), float(y0)
+
+
+def _wrapped(coordinate: np.ndarray, offset: float, scratch: np.ndarray) -> None:
+    """Tile coordinates (float32) moved by ``offset`` and wrapped onto the tile, in place: cv2.remap wraps
+    coordinates off the tile itself, but several times slower than this."""
+    coordinate += np.float32(offset)
+    np.multiply(coordinate, np.float32(1.0 / _TILE), out=scratch)
+    np.floor(scratch, out=scratch)
+    scratch *= np.float32(_TILE)
+    coordinate -= scratch
+
+
+def _octave_strength(wavelength_m: float) -> float:
+    """How strong the regolith's texture is at a wavelength on the ground: strongest for clods and small pits
+    of 2 to 30 cm, weaker for finer dust and for broad swells. Ground with a scale of its own, unlike noise
+    that looks alike at every scale, looks finer with distance."""
+    return float(min(np.sqrt(wavelength_m / 0.02), 1.0, np.sqrt(0.3 / wavelength_m)))
+
+
+def _regolith_texture(grid: Any, seed: int, height_m: float, amplitude: float = 0.16) -> np.ndarray:
+    """Log-albedo of the regolith on ``grid`` (float32): noise laid on the ground plane in octaves of 2**k
+    mm (:func:`_octave_strength`), so its apparent scale shrinks toward the horizon as on real ground.
+
+    Each octave is drawn only where it shows: faded out where its apparent wavelength falls below 2-4
+    pixels (no aliasing) or grows beyond 8-16 degrees, and drawn on a coarser copy of the grid where it is
+    wide (an image pyramid, collapsed at the end), so the cost stays a few passes over the full grid. The
+    texture is a function of direction on the ground, so it wraps round a full circle without a seam.
+    """
+    radian = np.radians(grid.degrees_per_pixel)
+    top_level = int(np.clip(np.floor(np.log2(max(min(grid.height, grid.width), 16) / 16)), 0, 7))
+    pad = 2
+    # Octaves on the ground that can show anywhere on the grid.
+    steepest = np.radians(
+        min(85.0, max(1e-3, -(grid.elevation_top_deg - grid.height * grid.degrees_per_pixel)))
+    )
+    finest = 2.0 * height_m * radian / np.sin(steepest) ** 2
+    k_lo, k_hi = int(np.floor(np.log2(finest / 1e-3))), 20
+    field = None
+    for level in range(top_level, -1, -1):
+        factor = 2**level
+        rows, cols = -(-grid.height // factor) + 2 * pad, -(-grid.width // factor) + 2 * pad
+        step = grid.degrees_per_pixel * factor
+        elevation = grid.elevation_top_deg + pad * step - (np.arange(rows) + 0.5) * step
+        azimuth = grid.azimuth_left_deg - pad * step + (np.arange(cols) + 0.5) * step
+        below = np.radians(np.clip(-elevation, 1e-4, 85.0))
+        ground = elevation < 0
+        distance = (height_m / np.tan(below)).astype(np.float64)
+        here = np.zeros((rows, cols), np.float32)
+        # Work arrays for one octave at a time, reused: fresh memory costs more than the arithmetic.
+        x_buffer, y_buffer, sampled_buffer = (np.empty((rows, cols), np.float32) for _ in range(3))
+        for k in range(k_lo, k_hi + 1):
+            wavelength = 1e-3 * 2.0**k
+            apparent = wavelength * np.sin(below) ** 2 / height_m  # vertical wavelength, radians
+            q = np.log2(apparent / radian)  # in full-resolution pixels, log 2
+            weight = _smoothstep(q - 1.0) * (1.0 - _smoothstep(np.log2(np.degrees(apparent) / 8.0)))
+            if level == 0:
+                weight *= np.clip(3.0 - q, 0.0, 1.0)
+            elif level == top_level:
+                weight *= np.clip(q - level - 1.0, 0.0, 1.0)
+            else:
+                weight *= np.clip(1.0 - np.abs(q - level - 2.0), 0.0, 1.0)
+            weight = np.where(ground, weight, 0.0)
+            active = np.flatnonzero(weight > 1e-3)
+            if active.size == 0:
+                continue
+            r0, r1 = active[0], active[-1] + 1
+            tile, turn, x0, y0 = _octave(seed, k)
+            scale = _TILE_WAVELENGTH / wavelength
+            radial = (distance[r0:r1] * scale).astype(np.float32)
+            x, y, sampled = x_buffer[: r1 - r0], y_buffer[: r1 - r0], sampled_buffer[: r1 - r0]
+            np.multiply.outer(radial, np.sin(np.radians(azimuth) + turn).astype(np.float32), out=x)
+            np.multiply.outer(radial, np.cos(np.radians(azimuth) + turn).astype(np.float32), out=y)
+            _wrapped(x, x0, sampled)
+            _wrapped(y, y0, sampled)
+            cv2.remap(tile, x, y, cv2.INTER_LINEAR, dst=sampled, borderMode=cv2.BORDER_WRAP)
+            sampled *= (amplitude * _octave_strength(wavelength) * weight[r0:r1, None]).astype(np.float32)
+            here[r0:r1] += sampled
+        if field is not None:
+            # The coarser level, resized onto this one exactly (pixel centres line up), then added.
+            grown = cv2.resize(field, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+            here += grown[pad : pad + rows, pad : pad + cols]
+        field = here
+    assert field is not None
+    return field[pad : pad + grid.height, pad : pad + grid.width]
+
+
+@dataclass(frozen=True)
+class _Block:
+    """The pixels of a grid round one thing: rows (a slice), columns (a slice, or indices that wrap round a
+    full circle), and their centres' azimuths (unwrapped, continuous across ±180) and elevations."""
+
+    rows: slice
+    cols: slice | np.ndarray
+    azimuth: np.ndarray  # (1, w)
+    elevation: np.ndarray  # (h, 1)
+
+    @property
+    def index(self) -> tuple[slice, slice | np.ndarray]:
+        return self.rows, self.cols
+
+
+def _block(
+    grid: Any, azimuth_lo: float, azimuth_hi: float, elevation_lo: float, elevation_hi: float
+) -> _Block | None:
+    """The grid's pixels whose centres may lie in an azimuth/elevation box; None where it shows none."""
+    d = grid.degrees_per_pixel
+    full = _full_circle(grid)
+    if full:
+        shift = (azimuth_lo - grid.azimuth_left_deg) % 360.0 + grid.azimuth_left_deg - azimuth_lo
+        azimuth_lo, azimuth_hi = azimuth_lo + shift, azimuth_hi + shift
+    x0, x1 = (
+        int(np.floor((azimuth_lo - grid.azimuth_left_deg) / d)),
+        int(np.ceil((azimuth_hi - grid.azimuth_left_deg) / d)),
+    )
+    y0 = int(np.floor((grid.elevation_top_deg - elevation_hi) / d))
+    y1 = int(np.ceil((grid.elevation_top_deg - elevation_lo) / d))
+    y0, y1 = max(y0, 0), min(y1, grid.height)
+    if not full:
+        x0, x1 = max(x0, 0), min(x1, grid.width)
+    x1 = min(x1, x0 + grid.width)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    columns = np.arange(x0, x1)
+    cols: slice | np.ndarray = slice(x0, x1) if x0 >= 0 and x1 <= grid.width else columns % grid.width
+    azimuth = grid.azimuth_left_deg + (columns[None, :] + 0.5) * d
+    elevation = grid.elevation_top_deg - (np.arange(y0, y1)[:, None] + 0.5) * d
+    return _Block(slice(y0, y1), cols, azimuth, elevation)
+
+
+def _on_ground(block: _Block, height_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ground coordinates (metres: x to azimuth 90, y to azimuth 0) of a block's pixels, and which of them
+    look at the ground at all."""
+    below = np.radians(np.clip(-block.elevation, 1e-4, 89.9))
+    distance = height_m / np.tan(below)
+    azimuth = np.radians(block.azimuth)
+    return (
+        distance * np.sin(azimuth),
+        distance * np.cos(azimuth),
+        np.broadcast_to(block.elevation < 0, (block.elevation.shape[0], block.azimuth.shape[1])),
+    )
+
+
+def _sun(layout: LunarLayout) -> np.ndarray:
+    a, e = np.radians(layout.sun_azimuth_deg), np.radians(layout.sun_elevation_deg)
+    return np.array([np.cos(e) * np.sin(a), np.cos(e) * np.cos(a), np.sin(e)])
+
+
+def _ground_box(
+    layout: LunarLayout, x: np.ndarray, y: np.ndarray
+) -> tuple[float, float, float, float] | None:
+    """The azimuth/elevation box round ground points (metres); None where one lies under the camera."""
+    distance = np.hypot(x, y)
+    if distance.min() < 0.3:
+        return None
+    azimuth = np.degrees(np.arctan2(x, y))
+    centre = azimuth[0]
+    azimuth = (azimuth - centre + 180.0) % 360.0 - 180.0 + centre
+    elevation = -np.degrees(np.arctan2(layout.camera_height_m, distance))
+    return float(azimuth.min()), float(azimuth.max()), float(elevation.min()), float(elevation.max())
+
+
+def _craters(log_albedo: np.ndarray, grid: Any, layout: LunarLayout, seed: int) -> None:
+    """Shade ``log_albedo`` (in place) with bowl-shaped craters with raised rims, lit by the layout's sun: the
+    wall turned to the sun bright, the other dark, shadowed where it turns away further than the sun is high.
+    """
+    sun = _sun(layout)
+    rng = np.random.default_rng([seed, 13])
+    circle = np.linspace(0, 2 * np.pi, 33)
+    for azimuth, elevation, radius in layout.craters:
+        centre_distance = layout.camera_height_m / np.tan(np.radians(-elevation))
+        cx, cy = centre_distance * np.sin(np.radians(azimuth)), centre_distance * np.cos(np.radians(azimuth))
+        reach = 1.7 * radius
+        box = _ground_box(layout, cx + reach * np.cos(circle), cy + reach * np.sin(circle))
+        block = None if box is None else _block(grid, *box)
+        if block is None:
+            continue
+        x, y, ground = _on_ground(block, layout.camera_height_m)
+        dx, dy = (x - cx) / radius, (y - cy) / radius
+        rho = np.maximum(np.hypot(dx, dy), 1e-6)
+        depth, rim = rng.uniform(0.12, 0.22), rng.uniform(0.03, 0.06)
+        # Height (in radii) against the distance from the centre: a parabolic bowl inside, a rim decaying
+        # outside; only its slope matters for the shading.
+        slope = np.where(rho < 1.0, 2.0 * depth * rho, -4.0 * rim * rho**-5)
+        gx, gy = slope * dx / rho, slope * dy / rho
+        lit = (-gx * sun[0] - gy * sun[1] + sun[2]) / (np.sqrt(1 + gx**2 + gy**2) * sun[2])
+        factor = np.where(rho < reach / radius, np.maximum(lit, _SHADOW), 1.0)
+        # Fresh craters are a little brighter inside (less weathered regolith).
+        factor *= 1.0 + rng.uniform(0.0, 0.12) * np.exp(-(rho**2))
+        log_albedo[block.index] += np.log(np.where(ground, factor, 1.0)).astype(np.float32)
+
+
+def _rocks(
+    log_albedo: np.ndarray, grid: Any, layout: LunarLayout, seed: int
+) -> list[tuple[_Block, np.ndarray, np.ndarray]]:
+    """Cast the rocks' shadows onto ``log_albedo`` (in place); returns each rock's body to draw over the
+    ground (its block, coverage 0..1 and brightness relative to flat sunlit regolith)."""
+    sun = _sun(layout)
+    away = -sun[:2] / np.hypot(*sun[:2])
+    across = np.array([-away[1], away[0]])
+    rng = np.random.default_rng([seed, 17])
+    bodies = []
+    for azimuth, elevation, radius in layout.rocks:
+        distance = layout.camera_height_m / np.tan(np.radians(-elevation))
+        bx, by = distance * np.sin(np.radians(azimuth)), distance * np.cos(np.radians(azimuth))
+        tall = radius * rng.uniform(0.6, 1.0)
+        length = radius + tall / np.tan(np.radians(layout.sun_elevation_deg))
+        corners = np.array([[-radius, -radius], [-radius, radius], [length, -radius], [length, radius]])
+        gx = bx + corners[:, 0] * away[0] + corners[:, 1] * across[0]
+        gy = by + corners[:, 0] * away[1] + corners[:, 1] * across[1]
+        box = _ground_box(layout, gx, gy)
+        block = None if box is None else _block(grid, *box)
+        if block is not None:
+            x, y, ground = _on_ground(block, layout.camera_height_m)
+            t = (x - bx) * away[0] + (y - by) * away[1]
+            w = (x - bx) * across[0] + (y - by) * across[1]
+            half = length / 2
+            inside = ((t - half) / half) ** 2 + (w / radius) ** 2
+            edge = np.clip((1.0 - inside) * 4.0, 0.0, 1.0)  # a soft penumbra
+            light = np.where(ground, 1.0 - (1.0 - _SHADOW) * edge, 1.0)
+            log_albedo[block.index] += np.log(light).astype(np.float32)
+        # The rock itself: a half-ellipsoid seen from the side, standing on the ground.
+        wide = np.degrees(np.arctan2(radius, distance))
+        high = np.degrees(np.arctan2(tall, distance)) * 0.9
+        body = _block(grid, azimuth - wide, azimuth + wide, elevation, elevation + high)
+        if body is None:
+            continue
+        u = ((body.azimuth - azimuth + 180.0) % 360.0 - 180.0) / wide
+        v = (body.elevation - elevation) / high
+        r2 = u**2 + v**2
+        pixel = grid.degrees_per_pixel
+        coverage = np.clip((1.0 - np.sqrt(r2)) * min(wide, high) / pixel + 0.5, 0.0, 1.0) * (v >= 0)
+        if not coverage.any():
+            continue
+        n_up = np.sqrt(np.clip(1.0 - r2, 0.0, 1.0))
+        a = np.radians(body.azimuth)
+        right = np.stack([np.cos(a), -np.sin(a), np.zeros_like(a)], -1)
+        toward = np.stack([-np.sin(a), -np.cos(a), np.zeros_like(a)], -1)
+        normal = u[..., None] * right + v[..., None] * np.array([0.0, 0.0, 1.0]) + n_up[..., None] * toward
+        normal /= np.maximum(np.linalg.norm(normal, axis=-1, keepdims=True), 1e-9)
+        lit = np.maximum(normal @ sun, 0.0) / sun[2]
+        brightness = rng.uniform(0.9, 1.3) * (_SHADOW + lit)
+        bodies.append((body, coverage.astype(np.float32), brightness.astype(np.float32)))
+    return bodies
+
+
+def _soft_box(block: _Block, region: Region, soft_deg: float) -> np.ndarray:
+    """Coverage (0..1) of a region's box over a block's pixels, with edges ``soft_deg`` wide."""
+    across = np.abs((block.azimuth - region.azimuth_deg + 180.0) % 360.0 - 180.0) - region.width_deg / 2
+    up = np.abs(block.elevation - region.elevation_deg) - region.height_deg / 2
+    return (_smoothstep(0.5 - across / soft_deg) * _smoothstep(0.5 - up / soft_deg)).astype(np.float32)
+
+
+def _soft_blob(block: _Block, region: Region, soft_deg: float) -> np.ndarray:
+    """Coverage (0..1) of a rounded patch filling a region's box but for its corners (a superellipse),
+    with an edge ``soft_deg`` wide."""
+    across = ((block.azimuth - region.azimuth_deg + 180.0) % 360.0 - 180.0) / (region.width_deg / 2)
+    up = (block.elevation - region.elevation_deg) / (region.height_deg / 2)
+    radius = (across**4 + up**4) ** 0.25
+    return _smoothstep(0.5 - (radius - 1.0) * min(region.width_deg, region.height_deg) / 2 / soft_deg).astype(
+        np.float32
+    )
+
+
+def _painted(name: str, block: _Block, region: Region, grid: Any, rng: np.random.Generator) -> np.ndarray:
+    """Linear RGB of a coloured object over its block: crinkled gold foil, a panel of blue cells in a
+    silver frame, or a red marker with a white band."""
+    colour = srgb_to_linear(np.array(LUNAR_COLOURS[name], np.float32) / 255.0)
+    shape = (block.elevation.shape[0], block.azimuth.shape[1])
+    u = ((block.azimuth - region.azimuth_deg + 180.0) % 360.0 - 180.0) / region.width_deg + 0.5
+    v = (region.elevation_deg - block.elevation) / region.height_deg + 0.5
+    u, v = np.broadcast_to(u, shape), np.broadcast_to(v, shape)
+    if name == "foil":
+        # Crinkles: facets at two scales, the finer about 0.06 degrees (never under three world pixels),
+        # bright where they face the sun and dark where they do not, with sharp folds between.
+        light = np.ones(shape, np.float32)
+        for size, weight in ((max(0.06, 3 * grid.degrees_per_pixel), 0.35), (0.2, 0.25)):
+            cells = max(2, int(region.width_deg / size)), max(2, int(region.height_deg / size))
+            noise = rng.standard_normal((cells[1] + 3, cells[0] + 3)).astype(np.float32)
+            xs = ((u * cells[0] + 1) * 8).astype(np.float32)
+            ys = ((v * cells[1] + 1) * 8).astype(np.float32)
+            fine = cv2.resize(noise, None, fx=8, fy=8, interpolation=cv2.INTER_CUBIC)
+            sampled = cv2.remap(fine, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+            light += weight * np.tanh(2.0 * sampled)
+        light = np.clip(light, 0.35, 1.6)
+    elif name == "panel":
+        # Cells about 0.4 degrees across in a frame; the cell borders thin and pale.
+        cells_x, cells_y = max(2, round(region.width_deg / 0.4)), max(2, round(region.height_deg / 0.4))
+        edge = np.minimum(np.abs((u * cells_x) % 1 - 0.5), np.abs((v * cells_y) % 1 - 0.5))
+        line = np.clip((edge - 0.42) / 0.08, 0.0, 1.0)
+        framed = np.minimum.reduce([u, 1 - u, v, 1 - v]) < 0.04
+        grid_line = np.maximum(line, framed)
+        light = 1.0 - 0.15 * v
+        pale = srgb_to_linear(np.array([170, 170, 175], np.float32) / 255.0)
+        return ((1 - grid_line)[..., None] * colour * light[..., None] + grid_line[..., None] * pale).astype(
+            np.float32
+        )
+    else:
+        band = np.abs(v - 0.3) < 0.06
+        light = 1.05 - 0.25 * u
+        white = srgb_to_linear(np.array([225, 225, 220], np.float32) / 255.0)
+        return np.where(band[..., None], white, colour * light[..., None]).astype(np.float32)
+    return (colour * light[..., None]).astype(np.float32)
+
+
+def _srgb_lut(levels: int = 4096) -> np.ndarray:
+    """8-bit sRGB of ``levels`` linear values evenly spread over [0, 1]."""
+    linear = np.linspace(0.0, 1.0, levels)
+    encoded = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
+    return np.round(encoded * 255).astype(np.uint8)
+
+
+def lunar_world(grid: Any, seed: int = 0, *, layout: LunarLayout | None = None) -> np.ndarray:
+    """A ground-truth world as the rover's mast camera sees it, laid out on ``grid`` (an
+    :class:`~farside.scenes.geometry.Equirectangular`): 8-bit sRGB, (height, width, 3).
+
+    Neutral grey regolith textured at many scales, strongest at the size of clods and small pits, laid on
+    the ground plane (the camera the layout's ``camera_height_m`` above it), so its apparent scale shrinks
+    toward the horizon and grows toward the rover's feet; craters (bowls with raised rims) and rocks with
+    cast shadows, lit from one sun; gold foil, a blue solar panel and a red marker; one smooth patch of
+    almost featureless regolith, where feature matching has nothing to hold on to; black sky above the
+    horizon (elevation above 0). What goes where is ``layout`` (by default :func:`lunar_layout` of the grid
+    and seed).
+
+    The same seed and grid give the same world; the regolith is a function of direction, so a grid round the
+    full circle wraps without a seam, and a grid of the same extent at another resolution shows the same
+    world. A 20000 x 3000 grid takes a few seconds.
+
+    >>> from farside.scenes.geometry import Equirectangular
+    >>> grid = Equirectangular(0.05, -180.0, 10.0, 7200, 1000)  # the full circle, +10 to -40 degrees
+    >>> world = lunar_world(grid, seed=3)
+    >>> world.shape, world.dtype, int(world[:190].max())  # the sky is black
+    ((1000, 7200, 3), dtype('uint8'), 0)
+    >>> bool(np.array_equal(world, lunar_world(grid, seed=3)))
+    True
+    """
+    layout = layout or lunar_layout(grid, seed)
+    height = layout.camera_height_m
+    texture = _regolith_texture(grid, seed, height)  # log albedo
+    smooth = layout.smooth
+    block = _block(grid, *smooth.bounds(1.0)) if smooth.width_deg > 0 and smooth.height_deg > 0 else None
+    if block is not None:
+        # Smooth regolith: the texture all but gone (what is left is about as strong as a sensor's noise).
+        texture[block.index] *= 1.0 - 0.96 * _soft_blob(block, smooth, 1.0)
+    _craters(texture, grid, layout, seed)
+    bodies = _rocks(texture, grid, layout, seed)
+    linear = np.exp(texture, out=texture)
+    linear *= np.float32(_REGOLITH)
+    for body, coverage, brightness in bodies:
+        ground = linear[body.index]
+        linear[body.index] = ground + coverage * (np.float32(_REGOLITH) * brightness - ground)
+    sky_rows = int(np.clip(np.ceil(grid.elevation_top_deg / grid.degrees_per_pixel - 0.5), 0, grid.height))
+    linear[:sky_rows] = 0.0
+    painted = []
+    rng = np.random.default_rng([seed, 19])
+    for name, region in layout.objects.items():
+        soft = grid.degrees_per_pixel
+        block = _block(grid, *region.bounds(soft)) if region.width_deg > 0 and region.height_deg > 0 else None
+        if block is None:
+            continue
+        coverage = _soft_box(block, region, soft)[..., None]
+        ground = linear[block.index][..., None]
+        colour = ground + coverage * (_painted(name, block, region, grid, rng) - ground)
+        painted.append((block, colour))
+    levels = 4096
+    linear *= np.float32(levels - 1)
+    np.clip(linear, 0, levels - 1, out=linear)
+    grey = _srgb_lut(levels)[linear.astype(np.uint16)]
+    world = cv2.merge([grey, grey, grey])
+    for block, colour in painted:
+        index = np.clip(colour * (levels - 1), 0, levels - 1).astype(np.uint16)
+        world[block.index] = _srgb_lut(levels)[index]
+    return world
