@@ -343,3 +343,28 @@ def test_the_panorama_command_writes_16_bit_tiled_tiff_and_jpeg_in_either_projec
         assert im.mode == "RGB" and im.size == (grid.width, grid.height)
         photo = np.asarray(im)
     assert float(np.abs(photo.astype(float) - shallow[:, :, :3])[covered].mean()) < 3.0
+
+
+def test_the_python_api_builds_one_panorama_per_sweep_in_a_folder(world, tmp_path):
+    import json
+
+    from PIL import Image
+
+    import farside
+    from farside.scenes.geometry import grid_from_dict
+    from farside.synthetic import write_sweep
+
+    write_sweep(world, WORLD_GRID, CAMERA, SWEEP[:3], tmp_path / "sweeps", pixel_size_um=7.4 * 4)
+    # The mast comes back round and sweeps again: a second panorama.
+    write_sweep(
+        world, WORLD_GRID, CAMERA, SWEEP[:2], tmp_path / "sweeps", pixel_size_um=7.4 * 4, start_index=10
+    )
+    outcomes = farside.panorama(tmp_path / "sweeps", tmp_path / "out", scale=0.5)
+    assert [len(o.frames) for o in outcomes] == [3, 2] and all(o.output and not o.problems for o in outcomes)
+    for outcome in outcomes:
+        grid = grid_from_dict(json.loads(Path(f"{outcome.output}.json").read_text())["projection"])
+        with Image.open(outcome.output) as im:
+            rgba = np.asarray(im)
+        truth = _world_seen_by(grid, cv2.GaussianBlur(world, (0, 0), 1.0))
+        shifts = tile_offsets(rgba[:, :, :3], truth, rgba[:, :, 3] > 0, tile=32)
+        assert len(shifts) > 10 and max(shifts) < 1.0

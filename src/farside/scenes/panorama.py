@@ -286,8 +286,11 @@ class Photometry:
         ys = ((np.arange(y0, y1) + 0.5) * (self.work.height / grid.height) - 0.5 - wy0).astype(np.float32)
         map_x, map_y = np.meshgrid(xs, ys)
         mask = cv2.remap(local, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
-        # Grown by a pixel so that neighbours' cut edges overlap and the blender leaves no gap between them.
-        return cv2.dilate(mask, np.ones((3, 3), np.uint8))
+        # A work pixel stands for several full-size ones, and the work footprints end where their pixel
+        # centres leave the frame: grown by a work pixel and one more, the masks cover the frames to their
+        # full-size edges and neighbours' cut edges overlap, so the blender leaves no gap.
+        reach = int(np.ceil(1.0 / factor)) + 1
+        return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * reach + 1, 2 * reach + 1)))
 
 
 def photometry_of(frames: Sequence[PlacedFrame], grid: Equirectangular) -> Photometry:
@@ -580,6 +583,7 @@ def write_panorama(
             f"{target.name}: {grid.width} x {grid.height} is too large for JPEG (at most 65,535 pixels a "
             "side); use --format png or tiff, or a smaller --scale"
         )
+    target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(target) as stream:
         if fmt == "png":
             texts = {PROVENANCE_KEY: text, "Software": description["software"]}
