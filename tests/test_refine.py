@@ -1,5 +1,6 @@
 """The parts of rotation refinement, each against an independent expectation: the exact derivatives against
-finite differences, the adjustment against SciPy's least squares."""
+finite differences, the adjustment against SciPy's least squares, features against blobs drawn where they
+are known to be."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from farside.scenes.geometry import Camera, directions, orientation, project
 from farside.scenes.refine import (
     _adjust,
     _cauchy,
+    _features,
     _huber,
     _Problem,
     _rotations_and_derivatives,
@@ -90,6 +92,27 @@ def test_the_adjustment_finds_the_minimum_scipy_finds(loss, name, scale, false_p
     corrected = np.array(labels) + found.reshape(-1, 3)
     relative = (corrected - corrected[1]) - (np.array(truth) - np.array(truth[1]))
     assert np.abs(relative[:, :2]).max() < 0.01
+
+
+def test_features_of_a_full_size_frame_lie_where_their_blobs_are():
+    # A full PCAM frame, searched at the working resolution (about half size): every blob, drawn centred
+    # at a known continuous coordinate (pixel centres at + 0.5), has a feature on its centre. Getting the
+    # half-pixel convention wrong under the scaling, or OpenCV's quarter-pixel bias, would miss by 0.25-0.5.
+    rng = np.random.default_rng(3)
+    height, width = 1728, 2352
+    grid_y, grid_x = np.mgrid[120 : height - 100 : 160, 120 : width - 100 : 160]
+    centres = np.column_stack([grid_x.ravel(), grid_y.ravel()]) + rng.uniform(-20, 20, (grid_x.size, 2))
+    x, y = np.arange(width) + 0.5, np.arange(height) + 0.5
+    image = np.full((height, width), 40.0)
+    for cx, cy in centres:
+        cols, rows = slice(int(cx) - 40, int(cx) + 40), slice(int(cy) - 40, int(cy) + 40)
+        image[rows, cols] += 180 * np.exp(-((x[None, cols] - cx) ** 2 + (y[rows, None] - cy) ** 2) / 128)
+    image = np.dstack([np.clip(image, 0, 255).astype(np.uint8)] * 3)
+    found = _features(image, Camera(width=width, height=height, focal_px=50 / 7.4e-3))
+    distances = np.linalg.norm(found.points[None, :, :] - centres[:, None, :], axis=2)
+    nearest = found.points[distances.argmin(axis=1)] - centres
+    assert np.abs(nearest).max() < 0.2
+    assert np.abs(nearest.mean(axis=0)).max() < 0.03
 
 
 def test_matching_looks_only_where_the_other_frame_can_see():

@@ -3,12 +3,13 @@
 Label pointing is only approximate (mast encoders, a rover that settled), so each frame's rotation gets a
 small correction, found jointly for the whole set: a bundle adjustment of rotations (focal lengths fixed)
 that makes the rays of every matched feature pair agree (Brown & Lowe 2007, "Automatic panoramic image
-stitching using invariant features", section 4, with rotations only). Features are SIFT (Lowe 2004)
-matched with the ratio test between the features that the label pointing puts in both frames of a pair,
-and kept only where the label pointing already roughly agrees; at most a hundred a pair, spread over the
-overlap, enter the adjustment. A weak prior keeps each correction small and fixes what features cannot
-see: a rotation common to all frames (the set's mean pointing stays the labels'). A frame with too few
-matches keeps its label pointing, and says so.
+stitching using invariant features", section 4, with rotations only). Features are SIFT (Lowe 2004;
+found on a copy of about a megapixel where a frame is larger) matched with the ratio test between the
+features that the label pointing puts in both frames of a pair, and kept only where the label pointing
+already roughly agrees; at most a hundred a pair, spread over the overlap, enter the adjustment. A weak
+prior keeps each correction small and fixes what features cannot see: a rotation common to all frames
+(the set's mean pointing stays the labels'). A frame with too few matches keeps its label pointing, and
+says so.
 
 The adjustment is Levenberg-Marquardt on the normal equations of the residuals' exact derivatives, the
 robust losses entering as weights (iteratively reweighted least squares; Triggs et al. 2000, "Bundle
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -28,6 +30,7 @@ from farside.scenes.geometry import Camera, orientation
 
 MIN_MATCHES = 20  # matched pairs a frame needs with the others to be refined
 _MAX_FEATURES = 1500
+_WORKING_PIXELS = 1.0e6  # larger frames are searched for features on a copy scaled down to this size
 _PAIR_MATCHES = 100  # matches per pair of frames that the adjustment uses
 _PRIOR_WEIGHT = 0.05  # residual per pixel-equivalent of azimuth/elevation correction: weak, fixes the gauge
 _ROLL_PRIOR_WEIGHT = 2.0
@@ -59,11 +62,23 @@ def _rays(camera: Camera, points: np.ndarray) -> np.ndarray:
 
 
 def _features(image: np.ndarray, camera: Camera) -> _Features:
-    """SIFT features of a frame, at continuous pixel coordinates of the frame."""
+    """SIFT features of a frame, at continuous pixel coordinates of the frame. A frame of more than about
+    a megapixel is searched on a copy scaled down to that size: a full PCAM frame (4 megapixels) costs
+    several times as much, and a sweep's overlaps are large enough for features a quarter as dense."""
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-    keypoints, descriptors = cv2.SIFT_create(nfeatures=_MAX_FEATURES).detectAndCompute(grey, None)
-    # Keypoint coordinates count pixel centres at integers; the geometry puts them at + 0.5.
-    points = np.array([k.pt for k in keypoints], dtype=np.float64).reshape(-1, 2) + 0.5
+    height, width = grey.shape
+    factor = min(1.0, math.sqrt(_WORKING_PIXELS / (width * height)))
+    if factor < 1.0:
+        size = (max(1, round(width * factor)), max(1, round(height * factor)))
+        grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    # Without the precise upscale, OpenCV's doubled first octave puts every keypoint a quarter pixel off
+    # (opencv/opencv#23123), alike in all frames: the whole panorama would be shifted by up to that much.
+    sift = cv2.SIFT_create(nfeatures=_MAX_FEATURES, enable_precise_upscale=True)
+    keypoints, descriptors = sift.detectAndCompute(grey, None)
+    # Keypoint coordinates count pixel centres at integers; the geometry puts them at + 0.5, and a scaled
+    # copy's pixel edges fall on the full frame's (its pixel centre k + 0.5 is (k + 0.5) / scale there).
+    scale = np.array([grey.shape[1] / width, grey.shape[0] / height])
+    points = (np.array([k.pt for k in keypoints], dtype=np.float64).reshape(-1, 2) + 0.5) / scale
     if descriptors is None:
         descriptors = np.zeros((0, 128), np.float32)
     return _Features(points, _rays(camera, points), descriptors)
@@ -115,7 +130,10 @@ def refine_rotations(
     to about 1.5 degrees per frame, twice, with a margin) before it is taken for a false match.
     """
     labels = [orientation(*p) for p in pointings]
-    found = [_features(image, camera) for image, camera in zip(images, cameras, strict=True)]
+    # OpenCV spreads only parts of SIFT over its threads and lets go of the interpreter while it works, so
+    # frames searched side by side keep the cores busier; as many at once as OpenCV may use threads.
+    with ThreadPoolExecutor(max(1, min(len(images), cv2.getNumThreads()))) as pool:
+        found = list(pool.map(_features, images, cameras))
     matcher = cv2.BFMatcher(cv2.NORM_L2)
     pairs = []  # (i, j, rays_i, rays_j)
     cosine = np.cos(np.radians(max_error_deg))
