@@ -924,9 +924,21 @@ def write_sweep(
 def world_seen_by(world: np.ndarray, world_grid: Any, grid: Any) -> np.ndarray:
     """The ``world`` (laid out on ``world_grid``) at the direction ``grid`` gives each of its pixels: what a
     perfect panorama on ``grid`` would show."""
-    xs, ys = np.meshgrid(np.arange(grid.width), np.arange(grid.height))
-    x, y = world_grid.pixel_of(*grid.angles_of(xs, ys))
-    return cv2.remap(world, x.astype(np.float32), y.astype(np.float32), cv2.INTER_LINEAR)
+    out = np.zeros((grid.height, grid.width, *world.shape[2:]), world.dtype)
+    # In blocks: OpenCV's remap takes no image over 32,767 pixels a side, and a site's panorama is larger.
+    block = 4096
+    for top in range(0, grid.height, block):
+        for left in range(0, grid.width, block):
+            ys, xs = np.mgrid[top : min(grid.height, top + block), left : min(grid.width, left + block)]
+            azimuth, elevation = grid.angles_of(xs, ys)
+            if world_grid.full_circle:  # the world goes all the way round: any azimuth is on it
+                azimuth = (azimuth - world_grid.azimuth_left_deg) % 360.0 + world_grid.azimuth_left_deg
+            x, y = world_grid.pixel_of(azimuth, elevation)
+            border = cv2.BORDER_WRAP if world_grid.full_circle else cv2.BORDER_CONSTANT
+            out[top : top + ys.shape[0], left : left + ys.shape[1]] = cv2.remap(
+                world, x.astype(np.float32), y.astype(np.float32), cv2.INTER_LINEAR, borderMode=border
+            )
+    return out
 
 
 def tile_offsets(made: np.ndarray, truth: np.ndarray, covered: np.ndarray, tile: int = 64) -> list[float]:
