@@ -200,14 +200,23 @@ def _intersect(a: Box, b: Box) -> Box | None:
 def warp(frame: PlacedFrame, grid: Equirectangular, box: Box) -> tuple[np.ndarray, np.ndarray]:
     """The frame drawn into ``box`` of ``grid``: (image, mask of the pixels it covers)."""
     x0, y0, x1, y1 = box
-    xs, ys = np.meshgrid(np.arange(x0, x1), np.arange(y0, y1))
-    azimuth, elevation = grid.angles_of(xs, ys)
-    u, v, ahead = project(frame.camera, frame.rotation, azimuth, elevation)
-    inside = ahead & (u >= 0) & (u < frame.camera.width) & (v >= 0) & (v < frame.camera.height)
-    # cv2.remap samples pixel i at coordinate i; the geometry puts pixel i's centre at i + 0.5.
-    map_x, map_y = (u - 0.5).astype(np.float32), (v - 0.5).astype(np.float32)
+    map_x = np.empty((y1 - y0, x1 - x0), np.float32)
+    map_y = np.empty_like(map_x)
+    inside = np.empty(map_x.shape, bool)
+    # The directions are worked out in double precision a band of rows at a time, which bounds the
+    # temporaries; only the float32 maps cover the whole box.
+    for top in range(y0, y1, _WARP_ROWS):
+        rows = slice(top - y0, min(y1, top + _WARP_ROWS) - y0)
+        xs, ys = np.meshgrid(np.arange(x0, x1), np.arange(top, min(y1, top + _WARP_ROWS)))
+        u, v, ahead = project(frame.camera, frame.rotation, *grid.angles_of(xs, ys))
+        inside[rows] = ahead & (u >= 0) & (u < frame.camera.width) & (v >= 0) & (v < frame.camera.height)
+        # cv2.remap samples pixel i at coordinate i; the geometry puts pixel i's centre at i + 0.5.
+        map_x[rows], map_y[rows] = u - 0.5, v - 0.5
     image = cv2.remap(frame.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     return image, (inside * 255).astype(np.uint8)
+
+
+_WARP_ROWS = 256
 
 
 @dataclass
@@ -347,7 +356,7 @@ def blend_strips(
     grid: Equirectangular,
     look: Photometry | None = None,
     bands: int = 5,
-    rows: int = 1024,
+    rows: int = 512,
 ) -> Iterator[np.ndarray]:
     """The panorama of frames on ``grid``, strip by strip from the top: RGBA arrays of up to ``rows`` rows
     (uint8, or uint16 for 16-bit frames), the alpha channel marking the covered area.
@@ -392,12 +401,16 @@ def blend_strips(
             yield np.zeros((height, grid.width, 4), dtype)
             continue
         result, coverage = blender.blend(None, None)
-        cut = slice(top - region[1], top - region[1] + height)
-        levels = np.rint(result[cut].astype(np.float32) / to_blender)
-        rgb = np.clip(levels, 0, top_level).astype(dtype)
-        alpha = np.where(coverage[cut] > 0, top_level, 0).astype(dtype)
-        rgb[alpha == 0] = 0
-        yield np.dstack([rgb, alpha])
+        del blender  # its pyramids are the largest thing held; let them go before the strip is converted
+        strip = np.zeros((height, grid.width, 4), dtype)
+        for first in range(0, height, _WARP_ROWS):  # converted in bands, to bound the temporaries
+            band = slice(first, min(height, first + _WARP_ROWS))
+            source = slice(top - region[1] + band.start, top - region[1] + band.stop)
+            covered = coverage[source] > 0
+            levels = np.rint(result[source].astype(np.float32) / to_blender)
+            strip[band, :, :3] = np.clip(levels, 0, top_level) * covered[..., None]
+            strip[band, :, 3] = covered * top_level
+        yield strip
 
 
 def frame_records(frames: Sequence[PlacedFrame], grid: Equirectangular) -> list[dict[str, Any]]:
