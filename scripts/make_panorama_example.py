@@ -1,7 +1,11 @@
-"""Make the README's panorama picture: a two-tier PCAM sweep of a Kodak scene laid over azimuth and
-elevation, written as products whose labels' pointing is off by up to 1.5 degrees, then `farside panorama`.
+"""Make the README's panorama pictures: a whole site of a lunar world (the ground truth of the panorama
+tests), 56 PCAM frames at a quarter of their resolution in two tiers all the way round, written as products
+whose labels' pointing is off by up to 1.5 degrees and whose exposures differ by up to 20 %, then
+``farside panorama``.
 
-Usage: python scripts/make_panorama_example.py [KODAK_DIR]   (writes docs/images/panorama.jpg)
+Usage: python scripts/make_panorama_example.py
+(writes docs/images/panorama.jpg, the whole circle, and docs/images/panorama-detail.jpg, a part of it at
+the panorama's own resolution)
 """
 
 from __future__ import annotations
@@ -15,34 +19,43 @@ import cv2
 import numpy as np
 
 from farside.scenes.geometry import Camera, Equirectangular
-from farside.synthetic import write_sweep
+from farside.synthetic import lunar_world, write_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    kodak = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "data" / "kodak"
-    grid = Equirectangular(90.0 / 1536, -45.0, 0.0, 1536, 768)
-    world = cv2.resize(cv2.imread(str(kodak / "kodim13.png"))[:, :, ::-1], (grid.width, grid.height),
-                       interpolation=cv2.INTER_CUBIC)  # fmt: skip
     camera = Camera(width=588, height=432, focal_px=50 / 7.4e-3 / 4)  # a PCAM at a quarter of its resolution
-    sweep = [(yaw, pitch) for pitch in (-12.0, -24.0) for yaw in (-25.8, -12.9, 0.0, 12.9, 25.8)]
-    errors = np.random.default_rng(5).uniform(-1.5, 1.5, (len(sweep), 2))
+    width = round(2 * np.pi * camera.focal_px)  # the world as sharp as the frames
+    grid = Equirectangular(360.0 / width, -180.0, 0.0, width, round(45.0 * width / 360.0))
+    world = lunar_world(grid, seed=0)
+    sweep = [(index * 360.0 / 28, pitch) for pitch in (-12.0, -24.0) for index in range(28)]
+    rng = np.random.default_rng(5)
+    errors = rng.uniform(-1.5, 1.5, (len(sweep), 2))
     errors -= errors.mean(axis=0)
+    gains = rng.uniform(0.8, 1.2, len(sweep))
     with tempfile.TemporaryDirectory() as work:
-        write_sweep(world, grid, camera, sweep, Path(work) / "sweep", errors, pixel_size_um=7.4 * 4)
-        subprocess.run([sys.executable, "-m", "farside", "panorama", str(Path(work) / "sweep"), "-o",
+        write_sweep(
+            world, grid, camera, sweep, Path(work) / "site", errors, pixel_size_um=7.4 * 4, gains=gains
+        )
+        subprocess.run([sys.executable, "-m", "farside", "panorama", str(Path(work) / "site"), "-o",
                         str(Path(work) / "pano")], check=True)  # fmt: skip
         rgba = cv2.imread(str(next((Path(work) / "pano").glob("*.png"))), cv2.IMREAD_UNCHANGED)
     alpha = rgba[:, :, 3:4] / 255.0
     flat = (rgba[:, :, :3] * alpha + 24 * (1 - alpha)).astype(np.uint8)  # uncovered area as dark grey
-    width = 960
-    small = cv2.resize(
-        flat, (width, round(flat.shape[0] * width / flat.shape[1])), interpolation=cv2.INTER_AREA
+    images = ROOT / "docs" / "images"
+    whole = cv2.resize(
+        flat, (1600, round(flat.shape[0] * 1600 / flat.shape[1])), interpolation=cv2.INTER_AREA
     )
-    out = ROOT / "docs" / "images" / "panorama.jpg"
-    cv2.imwrite(str(out), small, [cv2.IMWRITE_JPEG_QUALITY, 88])
-    print(out)
+    cv2.imwrite(str(images / "panorama.jpg"), whole, [cv2.IMWRITE_JPEG_QUALITY, 88])
+    # The part with the most colour in it, at the panorama's own resolution.
+    saturation = cv2.cvtColor(flat, cv2.COLOR_BGR2HSV)[:, :, 1].astype(np.float32)
+    columns = np.convolve(saturation.sum(axis=0), np.ones(1200), mode="valid")
+    left = int(np.argmax(columns))
+    cv2.imwrite(
+        str(images / "panorama-detail.jpg"), flat[:, left : left + 1200], [cv2.IMWRITE_JPEG_QUALITY, 88]
+    )
+    print(images / "panorama.jpg", images / "panorama-detail.jpg")
 
 
 if __name__ == "__main__":

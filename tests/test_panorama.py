@@ -113,7 +113,8 @@ def test_exposure_differences_leave_no_step(world):
     grid = grid_for(frames)
     plain = _brightness_steps(blend(frames, grid, photometry=False), world)
     compensated = _brightness_steps(blend(frames, grid), world)
-    assert plain > 0.09 and compensated < 0.08 and compensated < 0.7 * plain
+    # Measured: 0.109 without compensation, 0.0076 with it (0.0018 for frames of equal exposure).
+    assert plain > 0.09 and compensated < 0.02
 
 
 def test_a_panorama_at_a_quarter_scale_keeps_the_geometry(world):
@@ -329,20 +330,25 @@ def test_the_panorama_command_writes_16_bit_tiled_tiff_and_jpeg_in_either_projec
         deep = page.asarray()
     with Image.open(png) as im:
         shallow = np.asarray(im)
-    covered = (deep[:, :, 3] == 65535) & (shallow[:, :, 3] == 255)
-    # Refinement sees the frames at 8 bits either way, though rounded a little differently: a few pixels at
-    # the border may come and go.
-    assert float(np.mean((deep[:, :, 3] > 0) != (shallow[:, :, 3] > 0))) < 1e-3
-    # The same panorama in 16 bits: within a level of the 8-bit one, with levels in between.
-    difference = np.abs(deep[:, :, :3] / 257.0 - shallow[:, :, :3])[covered]
-    assert float(np.percentile(difference, 99)) <= 1.0
+    # Refinement sees the 16-bit frames rounded to 8 bits a little differently from the 8-bit render, so the
+    # two panoramas' grids may differ by a fraction of a pixel: each is held against the world on its own.
+    shallow_grid = grid_from_dict(json.loads(Path(f"{png}.json").read_text())["projection"])
+    covered, shallow_covered = deep[:, :, 3] == 65535, shallow[:, :, 3] == 255
+    assert abs(int(covered.sum()) - int(shallow_covered.sum())) < 0.005 * shallow_covered.sum()
     assert len(np.unique(deep[:, :, 1][covered])) > 2000  # 8 bits could hold 256 (blending keeps 14)
-    shifts = tile_offsets((deep[:, :, :3] >> 8).astype(np.uint8), _world_seen_by(grid, world), covered)
+    truth = _world_seen_by(grid, world)
+    shifts = tile_offsets(np.rint(deep[:, :, :3] / 257.0).astype(np.uint8), truth, covered)
     assert len(shifts) > 10 and max(shifts) < 1.0
+    # As close to the world as the 8-bit panorama is, to within a tenth of a level.
+    deep_error = np.abs(deep[:, :, :3] / 257.0 - truth)[covered].mean()
+    shallow_error = np.abs(shallow[:, :, :3] - _world_seen_by(shallow_grid, world).astype(float))[
+        shallow_covered
+    ]
+    assert abs(float(deep_error) - float(shallow_error.mean())) < 0.1
     with Image.open(jpg) as im:
-        assert im.mode == "RGB" and im.size == (grid.width, grid.height)
+        assert im.mode == "RGB" and im.size == (shallow_grid.width, shallow_grid.height)
         photo = np.asarray(im)
-    assert float(np.abs(photo.astype(float) - shallow[:, :, :3])[covered].mean()) < 3.0
+    assert float(np.abs(photo.astype(float) - shallow[:, :, :3])[shallow_covered].mean()) < 3.0
 
 
 def test_the_python_api_builds_one_panorama_per_sweep_in_a_folder(world, tmp_path):

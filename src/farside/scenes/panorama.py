@@ -235,10 +235,16 @@ def _as_8bit(image: np.ndarray) -> np.ndarray:
     return cv2.convertScaleAbs(image, alpha=255.0 / 65535.0)
 
 
+# OpenCV's gain compensator weighs a prior that pulls each gain towards 1 as heavily as the overlaps'
+# disagreement at mid-grey (Brown & Lowe's sigmas for 8-bit values), so one pass undoes only about half of a
+# difference in exposure; each further pass estimates again on the frames as compensated so far.
+_GAIN_FEEDS = 8
+
+
 def _compensate_exposure(images: list[np.ndarray], masks: list[np.ndarray], corners: list) -> list[float]:
     """A gain per image that makes the overlaps agree in brightness: OpenCV's gain compensator (Brown &
     Lowe 2007, section 6)."""
-    compensator = cv2.detail.ExposureCompensator_createDefault(cv2.detail.ExposureCompensator_GAIN)
+    compensator = cv2.detail_GainCompensator(_GAIN_FEEDS)
     compensator.feed(
         corners=corners, images=[cv2.UMat(i) for i in images], masks=[cv2.UMat(m) for m in masks]
     )

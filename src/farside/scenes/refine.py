@@ -175,7 +175,7 @@ def refine_rotations(
     if not kept:
         return [Refined(label, 0, False) for label in labels]
     solution = _adjust(_Problem(pointings, kept, focal, prior), first, _huber, 1.0)
-    refined = _rotations(pointings, _centre_pointing(solution.reshape(-1, 3), kept))
+    refined = _rotations(pointings, _centre_azimuths(solution.reshape(-1, 3), kept))
     out = []
     for index, label in enumerate(labels):
         held = support[index] >= MIN_MATCHES
@@ -315,13 +315,14 @@ def _rotations_and_derivatives(angles: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return rotations, derivatives * (math.pi / 180.0)
 
 
-def _centre_pointing(corrections: np.ndarray, kept: list) -> np.ndarray:
-    """Corrections whose azimuths and elevations average zero over each group of frames linked by matches.
+def _centre_azimuths(corrections: np.ndarray, kept: list) -> np.ndarray:
+    """Corrections whose azimuths average zero over each group of frames linked by matches.
 
-    Turning a whole group about the vertical changes no feature residual, and tilting every frame of it up
-    or down together changes them only through the slight curvature of a sweep's rows, where the
-    features' own sub-pixel biases outweigh it; the prior holds both only weakly, so the group's mean
-    azimuth and elevation are set to the labels' here, exactly.
+    Turning a whole group about the vertical changes no feature residual; the prior fixes that turn only
+    weakly, so the group's mean azimuth is set to the labels' here, exactly. A common tilt of the group's
+    frames is left to the features: it bends the sweep's rows, which they see (weakly: to about 0.004
+    degrees on a full-size two-tier sweep), and the mean of a few labels, each off by up to 1.5 degrees,
+    would do far worse.
     """
     corrections = corrections.copy()
     group = list(range(len(corrections)))
@@ -338,7 +339,7 @@ def _centre_pointing(corrections: np.ndarray, kept: list) -> np.ndarray:
     for r in set(roots.tolist()):
         members = roots == r
         if members.sum() > 1:
-            corrections[members, :2] -= corrections[members, :2].mean(axis=0)
+            corrections[members, 0] -= corrections[members, 0].mean()
     return corrections
 
 
