@@ -44,7 +44,6 @@ from farside.scenes.geometry import (
     camera_model,
     mast_pointing,
     orientation,
-    project,
 )
 from farside.scenes.geometry import pixel_directions as _pixel_directions
 
@@ -197,26 +196,39 @@ def _intersect(a: Box, b: Box) -> Box | None:
     return box if box[2] > box[0] and box[3] > box[1] else None
 
 
+def _maps(frame: PlacedFrame, grid: Equirectangular, box: Box) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where each pixel of ``box`` of ``grid`` falls in the frame, as OpenCV's remap takes it (float32 x and
+    y maps), and which pixels fall inside the frame."""
+    x0, y0, x1, y1 = box
+    azimuth, _ = grid.angles_of(np.arange(x0, x1), 0)
+    _, elevation = grid.angles_of(0, np.arange(y0, y1))
+    # A grid's azimuth depends on the column alone and its elevation on the row alone, so a direction in the
+    # camera's frame is cos(elevation) * across[column] + sin(elevation) * up: no trigonometry per pixel.
+    a = np.radians(azimuth)
+    across = np.stack([np.sin(a), np.cos(a), np.zeros_like(a)], axis=-1) @ frame.rotation
+    up = frame.rotation[2]  # the world's vertical in the camera's frame
+    e = np.radians(elevation)[:, None, None]
+    in_camera = np.cos(e) * across[None] + np.sin(e) * up
+    z = in_camera[..., 2]
+    ahead = z > 1e-9
+    safe = np.where(ahead, z, 1.0)
+    cx, cy = frame.camera.centre
+    # cv2.remap samples pixel i at coordinate i; the geometry puts pixel i's centre at i + 0.5.
+    u = (cx - 0.5) + frame.camera.focal_px * in_camera[..., 0] / safe
+    v = (cy - 0.5) + frame.camera.focal_px * in_camera[..., 1] / safe
+    width, height = frame.camera.width, frame.camera.height
+    inside = ahead & (u >= -0.5) & (u < width - 0.5) & (v >= -0.5) & (v < height - 0.5)
+    return u.astype(np.float32), v.astype(np.float32), inside
+
+
 def warp(frame: PlacedFrame, grid: Equirectangular, box: Box) -> tuple[np.ndarray, np.ndarray]:
     """The frame drawn into ``box`` of ``grid``: (image, mask of the pixels it covers)."""
-    x0, y0, x1, y1 = box
-    map_x = np.empty((y1 - y0, x1 - x0), np.float32)
-    map_y = np.empty_like(map_x)
-    inside = np.empty(map_x.shape, bool)
-    # The directions are worked out in double precision a band of rows at a time, which bounds the
-    # temporaries; only the float32 maps cover the whole box.
-    for top in range(y0, y1, _WARP_ROWS):
-        rows = slice(top - y0, min(y1, top + _WARP_ROWS) - y0)
-        xs, ys = np.meshgrid(np.arange(x0, x1), np.arange(top, min(y1, top + _WARP_ROWS)))
-        u, v, ahead = project(frame.camera, frame.rotation, *grid.angles_of(xs, ys))
-        inside[rows] = ahead & (u >= 0) & (u < frame.camera.width) & (v >= 0) & (v < frame.camera.height)
-        # cv2.remap samples pixel i at coordinate i; the geometry puts pixel i's centre at i + 0.5.
-        map_x[rows], map_y[rows] = u - 0.5, v - 0.5
+    map_x, map_y, inside = _maps(frame, grid, box)
     image = cv2.remap(frame.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     return image, (inside * 255).astype(np.uint8)
 
 
-_WARP_ROWS = 256
+_CONVERT_ROWS = 256
 
 
 @dataclass
@@ -261,9 +273,9 @@ def _find_seams(images: list[np.ndarray], masks: list[np.ndarray], corners: list
 
 
 # Exposure and seams are found on a copy of the panorama small enough that each frame covers about this
-# many pixels (OpenCV's stitcher finds seams at 0.1 megapixel too): brightness in the overlaps and where
-# frames agree hardly depend on resolution, and the graph cut's cost grows fast with size.
-_PHOTOMETRY_PIXELS = 1e5
+# many pixels: brightness in the overlaps and where frames agree hardly depend on resolution, and the graph
+# cut's cost grows fast with size (OpenCV's stitcher cuts at 0.1 megapixel; half that measured as well).
+_PHOTOMETRY_PIXELS = 5e4
 
 
 @dataclass
@@ -387,21 +399,29 @@ def blend_strips(
         region = (0, max(0, top - margin), grid.width, min(grid.height, bottom + margin))
         blender = cv2.detail.MultiBandBlender(0, bands)
         blender.prepare((0, region[1], grid.width, region[3] - region[1]))
-        fed = False
+        # First what each frame keeps after the seams are cut; then any pixel that a frame covers but that
+        # no frame kept (the seams were cut on a coarser grid) goes to every frame that covers it.
+        parts, claimed = [], np.zeros((region[3] - region[1], grid.width), bool)
         for index, frame in enumerate(frames):
             for box in boxes[index]:
                 part = _intersect(box, region)
                 if part is None:
                     continue
-                image, mask = warp(frame, grid, part)
+                inside = _maps(frame, grid, part)[2]
                 seam = look.seam_mask(index, grid, part)
-                if seam is not None:
-                    mask = cv2.bitwise_and(mask, seam)
-                if not mask.any():
-                    continue
-                pixels = image.astype(np.float32) * (look.gains[index] * to_blender)
-                blender.feed(np.clip(pixels, 0, 32767).astype(np.int16), mask, (part[0], part[1]))
-                fed = True
+                kept = inside if seam is None else inside & (seam > 0)
+                claimed[part[1] - region[1] : part[3] - region[1], part[0] : part[2]] |= kept
+                parts.append((index, part, inside, kept))
+        fed = False
+        for index, part, inside, kept in parts:
+            unclaimed = ~claimed[part[1] - region[1] : part[3] - region[1], part[0] : part[2]]
+            mask = ((kept | (inside & unclaimed)) * 255).astype(np.uint8)
+            if not mask.any():
+                continue
+            image = warp(frames[index], grid, part)[0]
+            pixels = image.astype(np.float32) * (look.gains[index] * to_blender)
+            blender.feed(np.clip(pixels, 0, 32767).astype(np.int16), mask, (part[0], part[1]))
+            fed = True
         height = bottom - top
         if not fed:
             yield np.zeros((height, grid.width, 4), dtype)
@@ -409,8 +429,8 @@ def blend_strips(
         result, coverage = blender.blend(None, None)
         del blender  # its pyramids are the largest thing held; let them go before the strip is converted
         strip = np.zeros((height, grid.width, 4), dtype)
-        for first in range(0, height, _WARP_ROWS):  # converted in bands, to bound the temporaries
-            band = slice(first, min(height, first + _WARP_ROWS))
+        for first in range(0, height, _CONVERT_ROWS):  # converted in bands, to bound the temporaries
+            band = slice(first, min(height, first + _CONVERT_ROWS))
             source = slice(top - region[1] + band.start, top - region[1] + band.stop)
             covered = coverage[source] > 0
             levels = np.rint(result[source].astype(np.float32) / to_blender)
