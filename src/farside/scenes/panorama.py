@@ -462,13 +462,24 @@ def blend(
     return Panorama(image, grid, frame_records(frames, grid))
 
 
-def refine(frames: Sequence[PlacedFrame]) -> list[PlacedFrame]:
+_FEATURE_PIXELS = 1.0e6  # features are sought on copies of at most this many pixels (see :mod:`.refine`)
+_QUICK_LOOK_PIXELS = 0.25e6
+
+
+def refine(frames: Sequence[PlacedFrame], scale: float = 1.0) -> list[PlacedFrame]:
     """The frames with rotations refined from features matched in their overlaps (:mod:`.refine`); a
-    frame with too few matches keeps its label pointing and says so."""
+    frame with too few matches keeps its label pointing and says so. For a panorama at ``scale`` below 1,
+    features are sought at about the panorama's resolution (never on less than a quarter megapixel): a
+    quick look needs its pointing to a fraction of its own pixels, not of the frames'."""
     from farside.scenes.refine import MIN_MATCHES, pointing_of, refine_rotations
 
+    largest = max(f.camera.width * f.camera.height for f in frames)
+    working = max(_QUICK_LOOK_PIXELS, min(_FEATURE_PIXELS, largest * min(1.0, scale) ** 2))
     results = refine_rotations(
-        [_as_8bit(f.image) for f in frames], [f.camera for f in frames], [f.pointing for f in frames]
+        [_as_8bit(f.image) for f in frames],
+        [f.camera for f in frames],
+        [f.pointing for f in frames],
+        working_pixels=working,
     )
     out = []
     for frame, result in zip(frames, results, strict=True):
@@ -491,7 +502,7 @@ def panorama(
     ``refine_pointing`` is False (see the module's description), on a grid of ``projection`` at the
     frames' resolution times ``scale``, held in memory."""
     if refine_pointing and len(frames) > 1:
-        frames = refine(frames)
+        frames = refine(frames, scale)
     return blend(frames, grid_for(frames, scale, projection))
 
 
@@ -588,7 +599,7 @@ def _build(
     projection: str,
 ) -> Path:  # fmt: skip
     if refine_pointing and len(placed) > 1:
-        placed = refine(placed)
+        placed = refine(placed, scale)
     grid = grid_for(placed, scale, projection)
     description = {
         "kind": "panorama",

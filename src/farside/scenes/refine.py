@@ -61,13 +61,13 @@ def _rays(camera: Camera, points: np.ndarray) -> np.ndarray:
     return rays / np.linalg.norm(rays, axis=1, keepdims=True)
 
 
-def _features(image: np.ndarray, camera: Camera) -> _Features:
+def _features(image: np.ndarray, camera: Camera, working_pixels: float = _WORKING_PIXELS) -> _Features:
     """SIFT features of a frame, at continuous pixel coordinates of the frame. A frame of more than about
     a megapixel is searched on a copy scaled down to that size: a full PCAM frame (4 megapixels) costs
     several times as much, and a sweep's overlaps are large enough for features a quarter as dense."""
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
     height, width = grey.shape
-    factor = min(1.0, math.sqrt(_WORKING_PIXELS / (width * height)))
+    factor = min(1.0, math.sqrt(working_pixels / (width * height)))
     if factor < 1.0:
         size = (max(1, round(width * factor)), max(1, round(height * factor)))
         grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
@@ -123,17 +123,19 @@ def refine_rotations(
     cameras: Sequence[Camera],
     pointings: Sequence[tuple[float, float, float]],
     max_error_deg: float = 4.0,
+    working_pixels: float = _WORKING_PIXELS,
 ) -> list[Refined]:
     """Refined ``world_from_camera`` rotations for frames at label ``pointings`` (azimuth, elevation, roll).
 
     ``max_error_deg`` bounds how far a match may disagree under the label pointing (the labels' error of up
-    to about 1.5 degrees per frame, twice, with a margin) before it is taken for a false match.
+    to about 1.5 degrees per frame, twice, with a margin) before it is taken for a false match. Frames larger
+    than ``working_pixels`` are searched for features on a copy scaled down to that many pixels.
     """
     labels = [orientation(*p) for p in pointings]
     # OpenCV spreads only parts of SIFT over its threads and lets go of the interpreter while it works, so
     # frames searched side by side keep the cores busier; as many at once as OpenCV may use threads.
     with ThreadPoolExecutor(max(1, min(len(images), cv2.getNumThreads()))) as pool:
-        found = list(pool.map(_features, images, cameras))
+        found = list(pool.map(_features, images, cameras, [working_pixels] * len(images)))
     matcher = cv2.BFMatcher(cv2.NORM_L2)
     pairs = []  # (i, j, rays_i, rays_j)
     cosine = np.cos(np.radians(max_error_deg))
