@@ -236,13 +236,8 @@ def write_tiff_strips(
         tile=(tile, tile),
         photometric="rgb" if channels >= 3 else "minisblack",
         extrasamples=("unassalpha",) if channels in (2, 4) else None,
-        description=description,
-        software=software,
-        metadata=None,
-        compression="zlib",
-        compressionargs={"level": 1},
-        predictor=_predictor(first.dtype),
         bigtiff=height * width * channels * first.dtype.itemsize > 2**31,
+        **_tiff_options(first.dtype, description, software),
     )
 
 
@@ -255,6 +250,18 @@ def _tiles_of(band: np.ndarray, tile: int) -> Iterator[np.ndarray]:
             padded[: piece.shape[0], : piece.shape[1]] = piece
             piece = padded
         yield piece
+
+
+def _tiff_options(dtype: np.dtype, description: str, software: str) -> dict[str, Any]:
+    """What every TIFF farside writes shares: provenance, fast zlib and the predictor that suits ``dtype``."""
+    return {
+        "description": description,
+        "software": software,
+        "metadata": None,
+        "compression": "zlib",
+        "compressionargs": {"level": 1},
+        "predictor": _predictor(dtype),
+    }
 
 
 def _predictor(dtype: np.dtype) -> int | None:
@@ -273,15 +280,7 @@ def encode_tiff(image: np.ndarray, description: str, software: str) -> bytes:
     stream = io.BytesIO()
     photometric = "rgb" if image.ndim == 3 else "minisblack"
     tifffile.imwrite(
-        stream,
-        image,
-        photometric=photometric,
-        description=description,
-        software=software,
-        metadata=None,
-        compression="zlib",
-        compressionargs={"level": 1},
-        predictor=_predictor(image.dtype),
+        stream, image, photometric=photometric, **_tiff_options(image.dtype, description, software)
     )
     return stream.getvalue()
 
