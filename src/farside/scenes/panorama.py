@@ -204,21 +204,32 @@ def _maps(frame: PlacedFrame, grid: Equirectangular, box: Box) -> tuple[np.ndarr
     _, elevation = grid.angles_of(0, np.arange(y0, y1))
     # A grid's azimuth depends on the column alone and its elevation on the row alone, so a direction in the
     # camera's frame is cos(elevation) * across[column] + sin(elevation) * up: no trigonometry per pixel.
+    # Single precision is plenty per pixel (a ten-thousandth of a pixel at a PCAM's focal length).
     a = np.radians(azimuth)
-    across = np.stack([np.sin(a), np.cos(a), np.zeros_like(a)], axis=-1) @ frame.rotation
+    across = (np.stack([np.sin(a), np.cos(a), np.zeros_like(a)], axis=-1) @ frame.rotation).astype(np.float32)
     up = frame.rotation[2]  # the world's vertical in the camera's frame
-    e = np.radians(elevation)[:, None, None]
-    in_camera = np.cos(e) * across[None] + np.sin(e) * up
-    z = in_camera[..., 2]
+    e = np.radians(elevation)
+    cos_e, sin_e = np.cos(e).astype(np.float32)[:, None], np.sin(e).astype(np.float32)[:, None]
+
+    def component(k: int) -> np.ndarray:
+        return cos_e * across[None, :, k] + np.float32(up[k]) * sin_e
+
+    z = component(2)
     ahead = z > 1e-9
-    safe = np.where(ahead, z, 1.0)
+    z[~ahead] = 1.0
+    np.reciprocal(z, out=z)
+    z *= np.float32(frame.camera.focal_px)
     cx, cy = frame.camera.centre
     # cv2.remap samples pixel i at coordinate i; the geometry puts pixel i's centre at i + 0.5.
-    u = (cx - 0.5) + frame.camera.focal_px * in_camera[..., 0] / safe
-    v = (cy - 0.5) + frame.camera.focal_px * in_camera[..., 1] / safe
+    u = component(0)
+    u *= z
+    u += np.float32(cx - 0.5)
+    v = component(1)
+    v *= z
+    v += np.float32(cy - 0.5)
     width, height = frame.camera.width, frame.camera.height
     inside = ahead & (u >= -0.5) & (u < width - 0.5) & (v >= -0.5) & (v < height - 0.5)
-    return u.astype(np.float32), v.astype(np.float32), inside
+    return u, v, inside
 
 
 def warp(frame: PlacedFrame, grid: Equirectangular, box: Box) -> tuple[np.ndarray, np.ndarray]:
@@ -418,6 +429,8 @@ def blend_strips(
             mask = ((kept | (inside & unclaimed)) * 255).astype(np.uint8)
             if not mask.any():
                 continue
+            # Warped again rather than kept from the first pass: the maps are cheap to redo and would cost
+            # eight bytes a pixel to hold for every part of the strip.
             image = warp(frames[index], grid, part)[0]
             pixels = image.astype(np.float32) * (look.gains[index] * to_blender)
             blender.feed(np.clip(pixels, 0, 32767).astype(np.int16), mask, (part[0], part[1]))
