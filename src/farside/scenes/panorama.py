@@ -475,7 +475,6 @@ def blend(
     return Panorama(image, grid, frame_records(frames, grid))
 
 
-_FEATURE_PIXELS = 1.0e6  # features are sought on copies of at most this many pixels (see :mod:`.refine`)
 _QUICK_LOOK_PIXELS = 0.25e6
 
 
@@ -484,10 +483,10 @@ def refine(frames: Sequence[PlacedFrame], scale: float = 1.0) -> list[PlacedFram
     frame with too few matches keeps its label pointing and says so. For a panorama at ``scale`` below 1,
     features are sought at about the panorama's resolution (never on less than a quarter megapixel): a
     quick look needs its pointing to a fraction of its own pixels, not of the frames'."""
-    from farside.scenes.refine import MIN_MATCHES, pointing_of, refine_rotations
+    from farside.scenes.refine import MIN_MATCHES, WORKING_PIXELS, pointing_of, refine_rotations
 
     largest = max(f.camera.width * f.camera.height for f in frames)
-    working = max(_QUICK_LOOK_PIXELS, min(_FEATURE_PIXELS, largest * min(1.0, scale) ** 2))
+    working = max(_QUICK_LOOK_PIXELS, min(WORKING_PIXELS, largest * min(1.0, scale) ** 2))
     results = refine_rotations(
         [_as_8bit(f.image) for f in frames],
         [f.camera for f in frames],

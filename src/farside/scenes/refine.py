@@ -4,7 +4,7 @@ Label pointing is only approximate (mast encoders, a rover that settled), so eac
 small correction, found jointly for the whole set: a bundle adjustment of rotations (focal lengths fixed)
 that makes the rays of every matched feature pair agree (Brown & Lowe 2007, "Automatic panoramic image
 stitching using invariant features", section 4, with rotations only). Features are SIFT (Lowe 2004;
-found on a copy of about a megapixel where a frame is larger) matched with the ratio test between the
+found on a copy of half a megapixel where a frame is larger) matched with the ratio test between the
 features that the label pointing puts in both frames of a pair, and kept only where the label pointing
 already roughly agrees; at most a hundred a pair, spread over the overlap, enter the adjustment. A weak
 prior keeps each correction small and fixes what features cannot see: a rotation common to all frames
@@ -30,7 +30,7 @@ from farside.scenes.geometry import Camera, orientation
 
 MIN_MATCHES = 20  # matched pairs a frame needs with the others to be refined
 _MAX_FEATURES = 1500
-_WORKING_PIXELS = 1.0e6  # larger frames are searched for features on a copy scaled down to this size
+WORKING_PIXELS = 0.5e6  # larger frames are searched for features on a copy scaled down to this size
 _PAIR_MATCHES = 100  # matches per pair of frames that the adjustment uses
 _PRIOR_WEIGHT = 0.05  # residual per pixel-equivalent of azimuth/elevation correction: weak, fixes the gauge
 _ROLL_PRIOR_WEIGHT = 2.0
@@ -61,10 +61,10 @@ def _rays(camera: Camera, points: np.ndarray) -> np.ndarray:
     return rays / np.linalg.norm(rays, axis=1, keepdims=True)
 
 
-def _features(image: np.ndarray, camera: Camera, working_pixels: float = _WORKING_PIXELS) -> _Features:
+def _features(image: np.ndarray, camera: Camera, working_pixels: float = WORKING_PIXELS) -> _Features:
     """SIFT features of a frame, at continuous pixel coordinates of the frame. A frame of more than about
-    a megapixel is searched on a copy scaled down to that size: a full PCAM frame (4 megapixels) costs
-    several times as much, and a sweep's overlaps are large enough for features a quarter as dense."""
+    half a megapixel is searched on a copy scaled down to that size: a full PCAM frame (4 megapixels) costs
+    several times as much, and a sweep's overlaps are large enough for features an eighth as dense."""
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
     height, width = grey.shape
     factor = min(1.0, math.sqrt(working_pixels / (width * height)))
@@ -123,7 +123,7 @@ def refine_rotations(
     cameras: Sequence[Camera],
     pointings: Sequence[tuple[float, float, float]],
     max_error_deg: float = 4.0,
-    working_pixels: float = _WORKING_PIXELS,
+    working_pixels: float = WORKING_PIXELS,
 ) -> list[Refined]:
     """Refined ``world_from_camera`` rotations for frames at label ``pointings`` (azimuth, elevation, roll).
 
@@ -383,4 +383,4 @@ def pointing_of(rotation: np.ndarray) -> tuple[float, float, float]:
     return azimuth, elevation, roll
 
 
-__all__ = ["MIN_MATCHES", "Refined", "pointing_of", "refine_rotations"]
+__all__ = ["MIN_MATCHES", "WORKING_PIXELS", "Refined", "pointing_of", "refine_rotations"]
