@@ -16,7 +16,9 @@ blend. Still to come: tiled output for full-resolution sites.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -240,6 +242,7 @@ def warp(frame: PlacedFrame, grid: Equirectangular, box: Box) -> tuple[np.ndarra
 
 
 _CONVERT_ROWS = 256
+_BLEND_MEMORY = 1.2e9
 
 
 @dataclass
@@ -405,7 +408,8 @@ def blend_strips(
     to_blender = 16384.0 / (top_level + 1)
     boxes = [footprints(frame, grid) for frame in frames]
     margin = _strip_margin(bands)
-    for top in range(0, grid.height, rows):
+
+    def strip_at(top: int) -> np.ndarray:
         bottom = min(grid.height, top + rows)
         region = (0, max(0, top - margin), grid.width, min(grid.height, bottom + margin))
         blender = cv2.detail.MultiBandBlender(0, bands)
@@ -436,12 +440,11 @@ def blend_strips(
             blender.feed(np.clip(pixels, 0, 32767).astype(np.int16), mask, (part[0], part[1]))
             fed = True
         height = bottom - top
+        strip = np.zeros((height, grid.width, 4), dtype)
         if not fed:
-            yield np.zeros((height, grid.width, 4), dtype)
-            continue
+            return strip
         result, coverage = blender.blend(None, None)
         del blender  # its pyramids are the largest thing held; let them go before the strip is converted
-        strip = np.zeros((height, grid.width, 4), dtype)
         for first in range(0, height, _CONVERT_ROWS):  # converted in bands, to bound the temporaries
             band = slice(first, min(height, first + _CONVERT_ROWS))
             source = slice(top - region[1] + band.start, top - region[1] + band.stop)
@@ -449,7 +452,22 @@ def blend_strips(
             levels = np.rint(result[source].astype(np.float32) / to_blender)
             strip[band, :, :3] = np.clip(levels, 0, top_level) * covered[..., None]
             strip[band, :, 3] = covered * top_level
-        yield strip
+        return strip
+
+    # Strips are independent, and OpenCV and numpy let go of the interpreter while they work: as many
+    # strips at once as OpenCV may use threads, but no more than fit in _BLEND_MEMORY (a strip's pyramids,
+    # masks and warped parts take about 16 bytes a pixel of it and its margins).
+    tops = list(range(0, grid.height, rows))
+    strip_bytes = 16 * (rows + 2 * margin) * grid.width
+    workers = max(1, min(len(tops), cv2.getNumThreads(), int(_BLEND_MEMORY // strip_bytes)))
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque[Future[np.ndarray]] = deque()
+        for top in tops:
+            pending.append(pool.submit(strip_at, top))
+            if len(pending) >= workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def frame_records(frames: Sequence[PlacedFrame], grid: Equirectangular) -> list[dict[str, Any]]:
