@@ -7,6 +7,7 @@ from pathlib import Path
 
 from farside.cli.common import UsageError, add_command, checked, error, existing_inputs, warn, writable_folder
 from farside.cli.options import add_filter_arguments, add_settings_arguments, catalog_rows, request_from
+from farside.scenes.geometry import PROJECTIONS
 
 
 def _paths(args: argparse.Namespace) -> list[Path]:
@@ -72,7 +73,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     panorama.add_argument(
         "--projection",
-        choices=("equirectangular", "cylindrical"),
+        choices=tuple(PROJECTIONS),
         default="equirectangular",
         help="how directions map to pixels; the sidecar states it exactly [default: equirectangular]",
     )
