@@ -237,17 +237,12 @@ def _maps(frame: PlacedFrame, grid: Equirectangular, box: Box) -> tuple[np.ndarr
 def warp(frame: PlacedFrame, grid: Equirectangular, box: Box) -> tuple[np.ndarray, np.ndarray]:
     """The frame drawn into ``box`` of ``grid``: (image, mask of the pixels it covers)."""
     map_x, map_y, inside = _maps(frame, grid, box)
-    return _sample(frame, map_x, map_y), (inside * 255).astype(np.uint8)
-
-
-def _sample(frame: PlacedFrame, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
-    """The frame's image at the positions of :func:`_maps` (bilinear)."""
-    return cv2.remap(frame.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    image = cv2.remap(frame.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    return image, (inside * 255).astype(np.uint8)
 
 
 _CONVERT_ROWS = 256
 _BLEND_MEMORY = 1.2e9
-_MAPS_MEMORY = 128e6
 
 
 @dataclass
@@ -422,31 +417,25 @@ def blend_strips(
         # First what each frame keeps after the seams are cut; then any pixel that a frame covers but that
         # no frame kept (the seams were cut on a coarser grid) goes to every frame that covers it.
         parts, claimed = [], np.zeros((region[3] - region[1], grid.width), bool)
-        kept_maps = 0  # bytes of maps held from the first pass for the second
         for index, frame in enumerate(frames):
             for box in boxes[index]:
                 part = _intersect(box, region)
                 if part is None:
                     continue
-                map_x, map_y, inside = _maps(frame, grid, part)
-                # The maps are held for the second pass while they fit in _MAPS_MEMORY, and worked out
-                # again beyond that (a strip of a whole site would need hundreds of megabytes of them).
-                maps = (map_x, map_y) if kept_maps + 2 * map_x.nbytes <= _MAPS_MEMORY else None
-                kept_maps += 2 * map_x.nbytes if maps else 0
+                inside = _maps(frame, grid, part)[2]
                 seam = look.seam_mask(index, grid, part)
                 kept = inside if seam is None else inside & (seam > 0)
                 claimed[part[1] - region[1] : part[3] - region[1], part[0] : part[2]] |= kept
-                parts.append((index, part, inside, kept, maps))
+                parts.append((index, part, inside, kept))
         fed = False
-        for index, part, inside, kept, maps in parts:
+        for index, part, inside, kept in parts:
             unclaimed = ~claimed[part[1] - region[1] : part[3] - region[1], part[0] : part[2]]
             mask = ((kept | (inside & unclaimed)) * 255).astype(np.uint8)
             if not mask.any():
                 continue
-            map_x, map_y = maps or _maps(frames[index], grid, part)[:2]
-            image = cv2.remap(
-                frames[index].image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
-            )
+            # Warped again rather than kept from the first pass: the maps are cheap to redo and would cost
+            # eight bytes a pixel to hold for every part of the strip.
+            image = warp(frames[index], grid, part)[0]
             pixels = image.astype(np.float32) * (look.gains[index] * to_blender)
             blender.feed(np.clip(pixels, 0, 32767).astype(np.int16), mask, (part[0], part[1]))
             fed = True
