@@ -7,6 +7,8 @@ The frames are rendered at a two-tier sweep's pointing, with exposures that diff
 gets the frames with their label pointing, off by up to 1.5 degrees per frame (zero mean over the set);
 OpenCV's stitcher (``cv2.Stitcher``, panorama mode) gets the frames alone.
 
+Failures: how many of the frames each panorama holds (the stitcher leaves out frames it cannot place,
+and still reports success), and coverage, the share of what the frames saw that the panorama shows.
 Seams: the spread of the panorama's brightness against the world's over 32-pixel tiles
 (:func:`brightness_steps`). Alignment: the panorama is compared with the world tile by tile (64 x 64 px,
 phase correlation). farside's panorama is compared at the directions its sidecar's projection gives each
@@ -96,6 +98,23 @@ def _register(made: np.ndarray, truth: np.ndarray) -> np.ndarray | None:
     return cv2.warpPerspective(made, homography, (truth.shape[1], truth.shape[0]))
 
 
+def _seen(grid, camera, sweep) -> np.ndarray:
+    """Which pixels of ``grid`` the frames saw, at their true pointing."""
+    from farside.scenes.geometry import orientation, project
+
+    azimuth, elevation = grid.angles_of(*np.meshgrid(np.arange(grid.width), np.arange(grid.height)))
+    seen = np.zeros((grid.height, grid.width), bool)
+    for yaw, pitch in sweep:
+        u, v, ahead = project(camera, orientation(yaw, pitch), azimuth, elevation)
+        seen |= ahead & (u >= 0) & (u < camera.width) & (v >= 0) & (v < camera.height)
+    return seen
+
+
+def _coverage(covered: np.ndarray, seen: np.ndarray) -> float:
+    """The share of what the frames saw that a panorama shows."""
+    return float((covered & seen).sum() / max(seen.sum(), 1))
+
+
 def _peak_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -111,12 +130,14 @@ def run_one(method: str, key: str) -> dict:
 
     world, world_grid = _world(key)
     frames = _frames(world, world_grid, key)
+    sweep = FULL_SIZE_SWEEP if key == "lunar" else SWEEP
     tile = 128 if key == "lunar" else 64
     if method == "farside":
         started = time.perf_counter()
         result = panorama(frames)
-        seconds = time.perf_counter() - started
+        seconds, peak = time.perf_counter() - started, _peak_mb()
         covered = result.image[:, :, 3] > 0
+        used, coverage = len(frames), _coverage(covered, _seen(result.grid, frames[0].camera, sweep))
         truth = world_seen_by(world, world_grid, result.grid)
         shifts = tile_offsets(result.image[:, :, :3], truth, covered, tile)
         steps = brightness_steps(result.image[:, :, :3], truth, covered)
@@ -126,24 +147,29 @@ def run_one(method: str, key: str) -> dict:
         stitcher = cv2.Stitcher_create(cv2.Stitcher_PANORAMA)
         started = time.perf_counter()
         status, stitched = stitcher.stitch(images)
-        seconds = time.perf_counter() - started
-        shifts, steps, failed = [], None, None
+        seconds, peak = time.perf_counter() - started, _peak_mb()
+        shifts, steps, failed, used, coverage = [], None, None, 0, 0.0
         if status != cv2.Stitcher_OK:
             failed = f"stitcher status {status}"
         else:
-            truth = world_seen_by(world, world_grid, grid_for(frames))
+            used = len(stitcher.component())  # the frames it kept: it leaves out those it cannot place
+            grid = grid_for(frames)
+            truth = world_seen_by(world, world_grid, grid)
             registered = _register(np.ascontiguousarray(stitched[:, :, ::-1]), truth)
             if registered is None:
                 failed = "panorama could not be registered to the world"
             else:
                 covered = cv2.cvtColor(registered, cv2.COLOR_RGB2GRAY) > 0
+                coverage = _coverage(covered, _seen(grid, frames[0].camera, sweep))
                 covered = cv2.erode(covered.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
                 shifts = tile_offsets(registered, truth, covered, tile)
                 steps = brightness_steps(registered, truth, covered)
     return {
         "seconds": round(seconds, 3),
-        "peak_mb": round(_peak_mb(), 1),
+        "peak_mb": round(peak, 1),  # before the evaluation adds its own
         "failed": failed,
+        "frames_used": f"{used} of {len(frames)}",
+        "coverage": round(coverage, 3),
         "tiles": len(shifts),
         "median_px": round(float(np.median(shifts)), 3) if shifts else None,
         "p90_px": round(float(np.percentile(shifts, 90)), 3) if shifts else None,

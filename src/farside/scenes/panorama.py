@@ -499,7 +499,7 @@ _QUICK_LOOK_PIXELS = 0.25e6
 def refine(frames: Sequence[PlacedFrame], scale: float = 1.0) -> list[PlacedFrame]:
     """The frames with rotations refined from features matched in their overlaps (:mod:`.refine`); a
     frame with too few matches keeps its label pointing and says so. For a panorama at ``scale`` below 1,
-    features are sought at about the panorama's resolution (never on less than a quarter megapixel): a
+    frames are tracked at about the panorama's resolution (never on less than a quarter megapixel): a
     quick look needs its pointing to a fraction of its own pixels, not of the frames'."""
     from farside.scenes.refine import MIN_MATCHES, WORKING_PIXELS, pointing_of, refine_rotations
 
@@ -514,10 +514,10 @@ def refine(frames: Sequence[PlacedFrame], scale: float = 1.0) -> list[PlacedFram
     out = []
     for frame, result in zip(frames, results, strict=True):
         if result.refined:
-            note = f"refined from {result.matches} matched features"
+            note = f"refined from {result.matches} tracked matches"
             out.append(replace(frame, refined=pointing_of(result.rotation), refinement=note))
         else:
-            note = f"kept the label's pointing: {result.matches} matched features (needs {MIN_MATCHES})"
+            note = f"kept the label's pointing: {result.matches} tracked matches (needs {MIN_MATCHES})"
             out.append(replace(frame, refinement=note))
     return out
 

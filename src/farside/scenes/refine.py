@@ -3,13 +3,15 @@
 Label pointing is only approximate (mast encoders, a rover that settled), so each frame's rotation gets a
 small correction, found jointly for the whole set: a bundle adjustment of rotations (focal lengths fixed)
 that makes the rays of every matched feature pair agree (Brown & Lowe 2007, "Automatic panoramic image
-stitching using invariant features", section 4, with rotations only). Features are SIFT (Lowe 2004;
-found on a copy of half a megapixel where a frame is larger) matched with the ratio test between the
-features that the label pointing puts in both frames of a pair, and kept only where the label pointing
-already roughly agrees; at most a hundred a pair, spread over the overlap, enter the adjustment. A weak
-prior keeps each correction small and fixes what features cannot see: a rotation common to all frames
-(the set's mean pointing stays the labels'). A frame with too few matches keeps its label pointing, and
-says so.
+stitching using invariant features", section 4, with rotations only). The matches come from the labels
+first: the label pointing already puts each pair's overlap within a degree or two, so rather than seeking
+invariant features everywhere and matching them (SIFT, as Brown & Lowe do, costs about as much as all the
+rest of a panorama), corners of one frame are tracked into the other, warped onto it by the label pointing,
+to a few hundredths of a pixel (:func:`_track`; on copies of at most a megapixel). Tracks the label
+pointing cannot explain are dropped; at most a hundred a pair, spread over the overlap, enter the
+adjustment. A weak prior keeps each correction small and fixes what matches cannot see: a rotation common
+to all frames (the set's mean pointing stays the labels'). A frame with too few matches keeps its label
+pointing, and says so.
 
 The adjustment is Levenberg-Marquardt on the normal equations of the residuals' exact derivatives, the
 robust losses entering as weights (iteratively reweighted least squares; Triggs et al. 2000, "Bundle
@@ -29,8 +31,11 @@ import numpy as np
 from farside.scenes.geometry import Camera, orientation
 
 MIN_MATCHES = 20  # matched pairs a frame needs with the others to be refined
-_MAX_FEATURES = 1500
-WORKING_PIXELS = 0.5e6  # larger frames are searched for features on a copy scaled down to this size
+WORKING_PIXELS = 1.0e6  # larger frames are tracked on a copy scaled down to this size
+_CORNERS = 2000  # corners sought a frame, spread over it
+_WINDOW = 10  # Lucas-Kanade's window is 2 * _WINDOW + 1 pixels wide
+_LEVELS = 2  # pyramid levels above the copy: what remains after phase correlation is a few pixels
+_FORWARD_BACKWARD_PX = 0.25  # a track that does not come back to within this is dropped
 _PAIR_MATCHES = 100  # matches per pair of frames that the adjustment uses
 _PRIOR_WEIGHT = 0.05  # residual per pixel-equivalent of azimuth/elevation correction: weak, fixes the gauge
 _ROLL_PRIOR_WEIGHT = 2.0
@@ -48,10 +53,36 @@ class Refined:
 
 
 @dataclass(frozen=True)
-class _Features:
-    points: np.ndarray  # (N, 2) continuous pixel coordinates of the full frame
-    rays: np.ndarray  # (N, 3) unit vectors in the camera frame
-    descriptors: np.ndarray  # (N, 128) float32
+class _Working:
+    """A frame's grey working copy (pixel centres at integers, as OpenCV counts them), the corners to
+    track from it, and the map from the frame's continuous pixel coordinates to the copy's."""
+
+    grey: np.ndarray  # uint8
+    corners: np.ndarray  # (N, 2) float32, copy coordinates, best first
+    to_copy: np.ndarray  # 3 x 3: frame coordinates (centres at + 0.5) -> copy coordinates
+
+
+def _working(image: np.ndarray, working_pixels: float = WORKING_PIXELS) -> _Working:
+    """A frame's working copy: grey, scaled down to about ``working_pixels`` where larger (a full PCAM
+    frame has 4 megapixels; a sweep's overlaps hold plenty of texture at an eighth of that), with its
+    Shi-Tomasi corners (Shi & Tomasi 1994, "Good features to track"), spread at least a window apart."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+    height, width = grey.shape
+    factor = min(1.0, math.sqrt(working_pixels / (width * height)))
+    if factor < 1.0:
+        size = (max(1, round(width * factor)), max(1, round(height * factor)))
+        grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    sx, sy = grey.shape[1] / width, grey.shape[0] / height
+    # A scaled copy's pixel edges fall on the frame's: the frame's continuous x is the copy's x / sx, and
+    # the copy's pixel centres (integers to OpenCV) sit at + 0.5.
+    to_copy = np.array([[sx, 0.0, -0.5], [0.0, sy, -0.5], [0.0, 0.0, 1.0]])
+    spacing = max(4.0, math.sqrt(grey.size / _CORNERS) / 2)
+    corners = cv2.goodFeaturesToTrack(grey, _CORNERS, 0.002, spacing, blockSize=7)
+    corners = np.zeros((0, 2), np.float32) if corners is None else corners.reshape(-1, 2)
+    border = _WINDOW  # corners whose window leaves the copy cannot be tracked to the sample
+    inside = ((corners[:, 0] >= border) & (corners[:, 0] < grey.shape[1] - border)
+              & (corners[:, 1] >= border) & (corners[:, 1] < grey.shape[0] - border))  # fmt: skip
+    return _Working(grey, np.ascontiguousarray(corners[inside]), to_copy)
 
 
 def _rays(camera: Camera, points: np.ndarray) -> np.ndarray:
@@ -61,27 +92,131 @@ def _rays(camera: Camera, points: np.ndarray) -> np.ndarray:
     return rays / np.linalg.norm(rays, axis=1, keepdims=True)
 
 
-def _features(image: np.ndarray, camera: Camera, working_pixels: float = WORKING_PIXELS) -> _Features:
-    """SIFT features of a frame, at continuous pixel coordinates of the frame. A frame of more than about
-    half a megapixel is searched on a copy scaled down to that size: a full PCAM frame (4 megapixels) costs
-    several times as much, and a sweep's overlaps are large enough for features an eighth as dense."""
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-    height, width = grey.shape
-    factor = min(1.0, math.sqrt(working_pixels / (width * height)))
-    if factor < 1.0:
-        size = (max(1, round(width * factor)), max(1, round(height * factor)))
-        grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
-    # Without the precise upscale, OpenCV's doubled first octave puts every keypoint a quarter pixel off
-    # (opencv/opencv#23123), alike in all frames: the whole panorama would be shifted by up to that much.
-    sift = cv2.SIFT_create(nfeatures=_MAX_FEATURES, enable_precise_upscale=True)
-    keypoints, descriptors = sift.detectAndCompute(grey, None)
-    # Keypoint coordinates count pixel centres at integers; the geometry puts them at + 0.5, and a scaled
-    # copy's pixel edges fall on the full frame's (its pixel centre k + 0.5 is (k + 0.5) / scale there).
-    scale = np.array([grey.shape[1] / width, grey.shape[0] / height])
-    points = (np.array([k.pt for k in keypoints], dtype=np.float64).reshape(-1, 2) + 0.5) / scale
-    if descriptors is None:
-        descriptors = np.zeros((0, 128), np.float32)
-    return _Features(points, _rays(camera, points), descriptors)
+def _intrinsics(camera: Camera) -> np.ndarray:
+    cx, cy = camera.centre
+    return np.array([[camera.focal_px, 0.0, cx], [0.0, camera.focal_px, cy], [0.0, 0.0, 1.0]])
+
+
+def _track(first: _Working, second: _Working, copy_from_copy: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                                   np.ndarray]:  # fmt: skip
+    """Corners of ``first`` tracked into ``second``, whose copy the homography ``copy_from_copy`` (the
+    labels' pointing) maps ``first``'s copy onto: (points in first, points in second, forward-backward
+    error), all in copy coordinates.
+
+    ``second`` is warped onto ``first`` by the labels' pointing over their overlap, so what remains
+    between them is the labels' error: nearly a shift, found by phase correlation on the overlap (Kuglin
+    & Hines 1975). ``second`` is warped again with that shift taken out, and every corner is tracked into
+    it with pyramidal Lucas-Kanade (Bouguet 2000, "Pyramidal implementation of the Lucas Kanade feature
+    tracker"), forward and back (Kalal et al. 2010, "Forward-backward error") to drop corners that slid.
+    """
+    empty = np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0)
+    corners = first.corners
+    if len(corners) < 4:
+        return empty
+    there = _apply(copy_from_copy, corners)
+    height, width = second.grey.shape
+    inside = ((there[:, 0] > _WINDOW) & (there[:, 0] < width - 1 - _WINDOW)
+              & (there[:, 1] > _WINDOW) & (there[:, 1] < height - 1 - _WINDOW))  # fmt: skip
+    if inside.sum() < 4:
+        return empty
+    # The overlap's box in first's copy, as the labels have it: only there is second warped.
+    low = np.maximum(np.floor(corners[inside].min(axis=0)).astype(int) - _WINDOW, 0)
+    high = np.ceil(corners[inside].max(axis=0)).astype(int) + _WINDOW + 1
+    high = np.minimum(high, (first.grey.shape[1], first.grey.shape[0]))
+    patch = first.grey[low[1] : high[1], low[0] : high[0]]
+    warped, overlap = _warp_into_box(second.grey, copy_from_copy, low, patch.shape)
+    if overlap.sum() < 64:
+        return empty
+    shift = _overlap_shift(patch, warped, overlap)
+    if shift.any():
+        warped, overlap = _warp_into_box(second.grey, copy_from_copy, low + shift, patch.shape)
+        if overlap.sum() < 64:
+            return empty
+    # One exposure for both: Lucas-Kanade assumes constant brightness, and the frames' may differ by 20 %.
+    gain = float(patch[overlap].mean()) / max(float(warped[overlap].mean()), 1e-6)
+    warped = cv2.convertScaleAbs(warped, alpha=gain)
+    start = (corners[inside] - low).astype(np.float32)
+    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 0.01)
+    size = (2 * _WINDOW + 1, 2 * _WINDOW + 1)
+    found, ok, _ = cv2.calcOpticalFlowPyrLK(patch, warped, start, start.copy(), winSize=size,
+                                            maxLevel=_LEVELS, criteria=criteria,
+                                            flags=cv2.OPTFLOW_USE_INITIAL_FLOW)  # fmt: skip
+    back, ok_back, _ = cv2.calcOpticalFlowPyrLK(warped, patch, found, start.copy(), winSize=size,
+                                                maxLevel=_LEVELS, criteria=criteria,
+                                                flags=cv2.OPTFLOW_USE_INITIAL_FLOW)  # fmt: skip
+    error = np.linalg.norm(back - start, axis=1)
+    held = (ok.ravel() == 1) & (ok_back.ravel() == 1) & (error < _FORWARD_BACKWARD_PX)
+    # Only what lands inside second's own pixels was seen by it, not made up by the reflected border.
+    mapped = _apply(copy_from_copy, found[held] + low + shift)
+    seen = ((mapped[:, 0] >= _WINDOW) & (mapped[:, 0] < width - 1 - _WINDOW)
+            & (mapped[:, 1] >= _WINDOW) & (mapped[:, 1] < height - 1 - _WINDOW))  # fmt: skip
+    return corners[inside][held][seen].astype(np.float64), mapped[seen], error[held][seen]
+
+
+def _warp_into_box(grey: np.ndarray, copy_from_copy: np.ndarray, corner: np.ndarray, shape: tuple[int, ...]):
+    """``grey`` (second's copy) warped onto first's copy's box of ``shape`` at ``corner`` (continuous), and
+    which of the box's pixels it covers."""
+    to_box = np.array([[1.0, 0.0, corner[0]], [0.0, 1.0, corner[1]], [0.0, 0.0, 1.0]])
+    box_map = copy_from_copy @ to_box  # box coordinates -> second's copy
+    size = (int(shape[1]), int(shape[0]))
+    inverse = cv2.WARP_INVERSE_MAP
+    warped = cv2.warpPerspective(grey, box_map, size, flags=cv2.INTER_LINEAR | inverse,
+                                 borderMode=cv2.BORDER_REFLECT)  # fmt: skip
+    ones = np.full(grey.shape, 255, np.uint8)
+    return warped, cv2.warpPerspective(ones, box_map, size, flags=cv2.INTER_NEAREST | inverse) > 0
+
+
+def _apply(homography: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``points`` (N, 2) mapped by a 3 x 3 ``homography``."""
+    mapped = np.column_stack([points, np.ones(len(points))]) @ homography.T
+    return mapped[:, :2] / mapped[:, 2:]
+
+
+def _overlap_shift(patch: np.ndarray, warped: np.ndarray, overlap: np.ndarray) -> np.ndarray:
+    """The shift between an overlap's two views by phase correlation on a copy a quarter the size (the
+    labels' errors move it by tens of pixels; Lucas-Kanade refines it), or none where the correlation
+    peak is too weak to trust (featureless ground)."""
+    rows, cols = np.flatnonzero(overlap.any(axis=1)), np.flatnonzero(overlap.any(axis=0))
+    window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    a = patch[window].astype(np.float32)
+    b = np.where(overlap[window], warped[window], a.mean()).astype(np.float32)
+    a, b = cv2.pyrDown(cv2.pyrDown(a)), cv2.pyrDown(cv2.pyrDown(b))
+    if min(a.shape) < 8:
+        return np.zeros(2, np.float32)
+    (dx, dy), response = cv2.phaseCorrelate(a, b, cv2.createHanningWindow(a.shape[::-1], cv2.CV_32F))
+    if response < 0.05:
+        return np.zeros(2, np.float32)
+    return np.float32([dx * 4, dy * 4])
+
+
+def _pair(pair: tuple[int, int], copies: list[_Working], cameras: Sequence[Camera], labels: list[np.ndarray]):
+    """Matches of a pair of frames, tracked from the first into the second: (points in the first, points in
+    the second, forward-backward error), in the frames' continuous pixel coordinates."""
+    i, j = pair
+    # Frame i's copy -> its frame -> rays -> the world -> frame j's rays -> its frame -> its copy.
+    frame_from_frame = (
+        _intrinsics(cameras[j]) @ labels[j].T @ labels[i] @ np.linalg.inv(_intrinsics(cameras[i]))
+    )
+    copy_from_copy = copies[j].to_copy @ frame_from_frame @ np.linalg.inv(copies[i].to_copy)
+    here, there, error = _track(copies[i], copies[j], copy_from_copy)
+    return _in_frame(here, copies[i]), _in_frame(there, copies[j]), error
+
+
+def _in_frame(points: np.ndarray, copy: _Working) -> np.ndarray:
+    """Copy coordinates back to the frame's continuous pixel coordinates."""
+    if not len(points):
+        return points.reshape(0, 2)
+    back = np.linalg.inv(copy.to_copy)
+    return points @ back[:2, :2].T + back[:2, 2]
+
+
+def _overlap(camera_i: Camera, label_i: np.ndarray, camera_j: Camera, label_j: np.ndarray,
+             margin_deg: float) -> bool:  # fmt: skip
+    """Whether the labels put any of frame i's field within frame j's (with ``margin_deg`` to spare): a
+    coarse grid of frame i's directions, tested with :func:`_seen_by`."""
+    u, v = np.meshgrid(np.linspace(0, camera_i.width, 9), np.linspace(0, camera_i.height, 7))
+    rays = _rays(camera_i, np.column_stack([u.ravel(), v.ravel()]))
+    return bool(_seen_by(rays, label_i, label_j, camera_j, margin_deg).any())
 
 
 def _seen_by(rays: np.ndarray, rotation: np.ndarray, other: np.ndarray, camera: Camera, margin_deg: float):
@@ -129,36 +264,28 @@ def refine_rotations(
 
     ``max_error_deg`` bounds how far a match may disagree under the label pointing (the labels' error of up
     to about 1.5 degrees per frame, twice, with a margin) before it is taken for a false match. Frames larger
-    than ``working_pixels`` are searched for features on a copy scaled down to that many pixels.
+    than ``working_pixels`` are tracked on copies scaled down to that many pixels.
     """
     labels = [orientation(*p) for p in pointings]
-    # OpenCV spreads only parts of SIFT over its threads and lets go of the interpreter while it works, so
-    # frames searched side by side keep the cores busier; as many at once as OpenCV may use threads.
-    with ThreadPoolExecutor(max(1, min(len(images), cv2.getNumThreads()))) as pool:
-        found = list(pool.map(_features, images, cameras, [working_pixels] * len(images)))
-    matcher = cv2.BFMatcher(cv2.NORM_L2)
+    # OpenCV lets go of the interpreter while it works, so frames and pairs handled side by side keep the
+    # cores busy; as many at once as OpenCV may use threads.
+    workers = max(1, min(len(images), cv2.getNumThreads()))
+    with ThreadPoolExecutor(workers) as pool:
+        copies = list(pool.map(_working, images, [working_pixels] * len(images)))
+        candidates = [(i, j) for i in range(len(images)) for j in range(i + 1, len(images))
+                      if _overlap(cameras[i], labels[i], cameras[j], labels[j], max_error_deg)]  # fmt: skip
+        tracked = list(pool.map(lambda ij: _pair(ij, copies, cameras, labels), candidates))
     pairs = []  # (i, j, rays_i, rays_j)
     cosine = np.cos(np.radians(max_error_deg))
-    for i in range(len(images)):
-        for j in range(i + 1, len(images)):
-            # Only features that the labels put in both frames can match: far fewer to compare, and no
-            # distant look-alike to fail the ratio test (Brown & Lowe match within overlaps too).
-            near_i = np.flatnonzero(_seen_by(found[i].rays, labels[i], labels[j], cameras[j], max_error_deg))
-            near_j = np.flatnonzero(_seen_by(found[j].rays, labels[j], labels[i], cameras[i], max_error_deg))
-            if len(near_i) < 2 or len(near_j) < 2:
-                continue
-            knn = matcher.knnMatch(found[i].descriptors[near_i], found[j].descriptors[near_j], k=2)
-            good = [m for m in knn if len(m) == 2 and m[0].distance < 0.75 * m[1].distance]
-            if not good:
-                continue
-            a = found[i].rays[near_i[[m[0].queryIdx for m in good]]]
-            b = found[j].rays[near_j[[m[0].trainIdx for m in good]]]
-            agree = np.sum((a @ labels[i].T) * (b @ labels[j].T), axis=1) > cosine
-            if agree.sum() >= 4:
-                ratio = np.array([m[0].distance / max(m[1].distance, 1e-9) for m in good])[agree]
-                points = found[i].points[near_i[[m[0].queryIdx for m in good]]][agree]
-                keep = _spread(points, ratio, _PAIR_MATCHES)
-                pairs.append((i, j, a[agree][keep], b[agree][keep]))
+    for (i, j), (points_i, points_j, error) in zip(candidates, tracked, strict=True):
+        if len(points_i) < 4:
+            continue
+        a, b = _rays(cameras[i], points_i), _rays(cameras[j], points_j)
+        # A track that the labels' pointing cannot explain, even with their errors, slid onto a look-alike.
+        agree = np.sum((a @ labels[i].T) * (b @ labels[j].T), axis=1) > cosine
+        if agree.sum() >= 4:
+            keep = _spread(points_i[agree], error[agree], _PAIR_MATCHES)
+            pairs.append((i, j, a[agree][keep], b[agree][keep]))
 
     focal = float(np.mean([c.focal_px for c in cameras]))
     # The prior, in pixels per degree of correction: weak on azimuth and elevation (the labels' errors),
