@@ -169,3 +169,29 @@ def test_demo_converts_bundled_samples(tmp_path):
     pngs = sorted(tmp_path.glob("*.png"))
     assert len(pngs) == 6 and str(tmp_path.resolve()) in result.stdout
     assert any(p.name.startswith("CE3_") for p in pngs)
+
+
+def test_half_size_is_the_full_image_at_half_the_size(lunar_product):
+    full = render(lunar_product).image
+    half = render(lunar_product, overrides={"process.half_size": "true"})
+    assert half.applied["demosaic"] == "half-size"
+    assert half.image.shape == (H // 2, W // 2, 3)
+    # One pixel a Bayer cell against the demosaiced image averaged over the same cells: the same picture,
+    # a little softer (each colour is sampled a quarter pixel from the centre).
+    expected = full.reshape(H // 2, 2, W // 2, 2, 3).mean(axis=(1, 3))
+    assert np.abs(half.image - expected).mean() < 2.5
+    foil, _ = _regions()
+    cells = tuple(slice(s.start // 2, s.stop // 2) for s in foil)
+    r, g, b = np.median(half.image[cells].reshape(-1, 3), axis=0)
+    assert r > g > b  # the foil is still gold
+
+
+def test_half_size_of_an_rgb_product_averages_blocks(tmp_path):
+    pixels = scene_pixels(KINDS["ce4-tcam"], kodak(23), (128, 192, 3))
+    label = write_product("ce4-tcam", None, tmp_path, pixels=pixels)
+    half = render(label, overrides={"process.half_size": "true", "sensor.edge_repair": "0,0,0,0"}).image
+    # The product is display-encoded: the blocks are averaged in linear light, as light adds up.
+    linear = colour.eotf(pixels / 255.0, "sRGB").reshape(64, 2, 96, 2, 3).mean(axis=(1, 3))
+    blocks = colour.eotf_inverse(linear, "sRGB") * 255
+    assert half.shape == (64, 96, 3)
+    assert np.abs(half - blocks).max() <= 0.6  # rounding only

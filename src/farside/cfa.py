@@ -97,6 +97,26 @@ def as_float_cfa(cfa: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(cfa, dtype=np.float32)
 
 
+def superpixel(cfa: np.ndarray, pattern: str) -> np.ndarray:
+    """Each 2x2 cell of a mosaic as one RGB pixel (its red, the mean of its greens, its blue): an image of
+    half the size (odd last rows and columns dropped), float32, with no interpolation at all. dcraw's
+    half-size mode (``-h``) and rawpy's ``half_size``; each colour is sampled a quarter of an output pixel
+    from the pixel's centre, which a preview can afford.
+
+    >>> superpixel(np.arange(16, dtype=np.float32).reshape(4, 4), "RGGB")[0, 0].tolist()
+    [0.0, 2.5, 5.0]
+    """
+    red, green, blue = planes(cfa, pattern)
+    ry, rx = red_phase(pattern)
+    other_green = cfa[1 - ry :: 2, rx::2][: green.shape[0], : green.shape[1]]
+    out = np.empty((*red.shape, 3), np.float32)
+    out[..., 0] = red
+    np.add(green, other_green, out=out[..., 1], dtype=np.float32)
+    out[..., 1] *= np.float32(0.5)
+    out[..., 2] = blue
+    return out
+
+
 def native_cfa(cfa: np.ndarray) -> np.ndarray:
     """A 2-D CFA in a type the fast kernels read directly (uint8, uint16, float32), else as float32."""
     cfa = np.asarray(cfa)
@@ -140,4 +160,5 @@ __all__ = [
     "pad_reflect",
     "planes",
     "red_phase",
+    "superpixel",
 ]

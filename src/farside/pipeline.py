@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from farside import calibrate, colour, defects, tone
+from farside.cfa import superpixel
 from farside.demosaic import demosaic
 from farside.errors import SettingsError
 from farside.products.reader import Product
@@ -270,6 +271,14 @@ def shared_look(
     return choose_look(settings, np.concatenate(parts), first, product)
 
 
+def _halved(frame: np.ndarray) -> np.ndarray:
+    """A frame that is not a mosaic at half its size, each output pixel the mean of a 2x2 block (odd last
+    rows and columns dropped), as a mosaic's half-size image is made of its cells."""
+    height, width = frame.shape[0] // 2 * 2, frame.shape[1] // 2 * 2
+    blocks = frame[:height, :width].reshape(height // 2, 2, width // 2, 2, *frame.shape[2:])
+    return blocks.mean(axis=(1, 3), dtype=np.float32)
+
+
 def render(product: Product, settings: Settings, look: Look | None = None) -> Rendered:
     """Run the whole pipeline on a product; returns the display image (uint8/uint16) and what was applied.
 
@@ -294,13 +303,20 @@ def render(product: Product, settings: Settings, look: Look | None = None) -> Re
         squared = settings.demosaic_domain == "sqrt"
         if squared:
             np.sqrt(np.maximum(frame, 0.0, out=frame), out=frame)
-        frame = demosaic(frame, linear.mosaic, settings.demosaic)
-        applied["demosaic"] = settings.demosaic
+        if settings.half_size:
+            frame = superpixel(frame, linear.mosaic)
+            applied["demosaic"] = "half-size"
+        else:
+            frame = demosaic(frame, linear.mosaic, settings.demosaic)
+            applied["demosaic"] = settings.demosaic
         matrix = matrix * factor
     elif frame.ndim == 3:
         matrix = matrix @ np.diag(look.gains) * factor
     else:
         frame *= factor
+    if settings.half_size and not linear.mosaic:
+        frame = _halved(frame)
+        applied["half_size"] = True
 
     if settings.stretch != "none":
         applied["stretch"] = {

@@ -242,6 +242,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("process.demosaic_domain", "sqrt",
            "demosaic the square root of the signal (fewer visible fringes), or linear", "str",
            choices=("sqrt", "linear")),
+    Option("process.half_size", False,
+           "one RGB pixel per 2x2 Bayer cell instead of demosaicing: half the size, for previews", "bool",
+           switch="--half-size",
+           switch_help="one RGB pixel per 2x2 Bayer cell instead of demosaicing: an image of half the "
+                       "size, several times faster (previews, quick looks)"),
     # optics: the camera model of scenes (panoramas, anaglyphs); the label's values win where it has them
     Option("optics.focal_length_mm", 0.0, "focal length in mm (0: unknown)", "float", minimum=0),
     Option("optics.pixel_size_um", 0.0, "detector pixel pitch in micrometres (0: unknown)", "float",

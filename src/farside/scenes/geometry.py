@@ -60,6 +60,17 @@ class Camera:
         cx, cy = self.centre
         return np.array([[self.focal_px, 0, cx], [0, self.focal_px, cy], [0, 0, 1]], dtype=np.float64)
 
+    def binned(self, factor: int) -> Camera:
+        """The camera of this frame reduced ``factor`` times by binning (``factor`` x ``factor`` blocks from
+        the top-left corner, as a half-size image of a Bayer mosaic is made).
+
+        >>> Camera(width=2352, height=1728, focal_px=6756.8).binned(2)
+        Camera(width=1176, height=864, focal_px=3378.4, cx=588.0, cy=432.0)
+        """
+        cx, cy = self.centre
+        return Camera(self.width // factor, self.height // factor, self.focal_px / factor, cx / factor,
+                      cy / factor)  # fmt: skip
+
     def field_of_view(self) -> tuple[float, float]:
         """Horizontal and vertical field of view in degrees (about the principal point)."""
         return (

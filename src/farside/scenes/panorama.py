@@ -121,12 +121,15 @@ def group_sets(metas: Sequence[Any]) -> list[list[int]]:
     return sets
 
 
-def place(name: str, image: np.ndarray, meta: Any, settings: Any) -> PlacedFrame:
-    """A frame placed by its label: raises :class:`FarsideError` when the label gives no mast pointing."""
+def place(name: str, image: np.ndarray, meta: Any, settings: Any, binning: int = 1,
+          native_shape: tuple[int, ...] | None = None) -> PlacedFrame:  # fmt: skip
+    """A frame placed by its label: raises :class:`FarsideError` when the label gives no mast pointing.
+    ``image`` may be a frame of ``native_shape`` reduced ``binning`` times (a half-size image: 2)."""
     pointing = mast_pointing(meta, settings)
     if pointing is None:
         raise FarsideError(f"{name}: the label gives no mast pointing; left out of the panorama")
-    return PlacedFrame(name, image, camera_model(settings, meta, image.shape), pointing)
+    camera = camera_model(settings, meta, native_shape or image.shape)
+    return PlacedFrame(name, image, camera.binned(binning) if binning > 1 else camera, pointing)
 
 
 def _outline(frame: PlacedFrame, samples: int = 16) -> tuple[np.ndarray, np.ndarray]:
@@ -600,6 +603,10 @@ def build_set(
 
     name = panorama_name(frames[0].product.data_path)
     outcome = SetOutcome(name, [f.path for f in frames])
+    if scale <= 0.5:
+        # Half-size frames (a pixel per Bayer cell, no demosaicing) hold all that a panorama at half the
+        # frames' resolution or less can show, at a fraction of the time.
+        frames = [replace(f, settings=replace(f.settings, half_size=True)) for f in frames]
     look, failed = shared_look(frames)
     outcome.problems.extend(o.error for o in failed if o.error)
     broken = {o.path for o in failed}
@@ -611,7 +618,9 @@ def build_set(
             image = render(item.product, item.settings, look).image
             if image.ndim == 2:
                 image = np.dstack([image] * 3)
-            placed.append(place(item.path, image, item.product.meta, item.settings))
+            binning = 2 if item.settings.half_size else 1
+            placed.append(place(item.path, image, item.product.meta, item.settings, binning,
+                                item.product.image.shape))  # fmt: skip
         except Exception as exc:
             outcome.problems.append(failure_line(item.path, exc))
     if not placed:
@@ -628,9 +637,11 @@ def _build(
     placed: list[PlacedFrame], frames: Sequence[Any], stem: Path, scale: float, refine_pointing: bool,
     projection: str,
 ) -> Path:  # fmt: skip
+    # The grid's resolution is the native frames' times the scale, whatever size the frames were rendered at.
+    binning = 2 if frames[0].settings.half_size else 1
     if refine_pointing and len(placed) > 1:
-        placed = refine(placed, scale)
-    grid = grid_for(placed, scale, projection)
+        placed = refine(placed, scale * binning)
+    grid = grid_for(placed, scale * binning, projection)
     description = {
         "kind": "panorama",
         "projection": grid.to_dict(),

@@ -92,11 +92,6 @@ def _rays(camera: Camera, points: np.ndarray) -> np.ndarray:
     return rays / np.linalg.norm(rays, axis=1, keepdims=True)
 
 
-def _intrinsics(camera: Camera) -> np.ndarray:
-    cx, cy = camera.centre
-    return np.array([[camera.focal_px, 0.0, cx], [0.0, camera.focal_px, cy], [0.0, 0.0, 1.0]])
-
-
 def _track(first: _Working, second: _Working, copy_from_copy: np.ndarray) -> tuple[np.ndarray, np.ndarray,
                                                                                    np.ndarray]:  # fmt: skip
     """Corners of ``first`` tracked into ``second``, whose copy the homography ``copy_from_copy`` (the
@@ -194,9 +189,7 @@ def _pair(pair: tuple[int, int], copies: list[_Working], cameras: Sequence[Camer
     the second, forward-backward error), in the frames' continuous pixel coordinates."""
     i, j = pair
     # Frame i's copy -> its frame -> rays -> the world -> frame j's rays -> its frame -> its copy.
-    frame_from_frame = (
-        _intrinsics(cameras[j]) @ labels[j].T @ labels[i] @ np.linalg.inv(_intrinsics(cameras[i]))
-    )
+    frame_from_frame = cameras[j].matrix() @ labels[j].T @ labels[i] @ np.linalg.inv(cameras[i].matrix())
     copy_from_copy = copies[j].to_copy @ frame_from_frame @ np.linalg.inv(copies[i].to_copy)
     here, there, error = _track(copies[i], copies[j], copy_from_copy)
     return _in_frame(here, copies[i]), _in_frame(there, copies[j]), error
