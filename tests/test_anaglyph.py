@@ -275,10 +275,34 @@ def test_pairing_finds_each_frames_partner_in_a_mixed_folder(tmp_path):
     assert listed.stderr.count("warning:") == len(lonely) and "Traceback" not in listed.stderr
 
 
-def test_a_corrupt_eye_is_one_line_and_the_other_pairs_are_made(tmp_path):
+def test_two_products_named_alone_are_one_pair_and_eyes_that_look_apart_are_none(tmp_path):
+    from farside.scenes.stereo import StereoFrame, pair_frames
+
+    t0 = datetime(2019, 1, 4, 8, 45, 59, tzinfo=UTC)
+    left = _frame(tmp_path, "L", "C", "006", "0001", t0)
+    right = _frame(tmp_path, "R", "C", "006", "0002", t0 + timedelta(seconds=600))  # another sequence
+    other_left = _frame(tmp_path, "L", "C", "006", "0003", t0 + timedelta(seconds=900))
+    labels = {name: tmp_path / f"{name}L" for name in (left, right, other_left)}
+    found = find_pairs([labels[left], labels[right]], tmp_path / "out", Request(), explicit=True)
+    assert [(a.product.data_path.name, b.product.data_path.name) for a, b in found.pairs] == [(left, right)]
+    found = find_pairs([labels[left], labels[other_left]], tmp_path / "out", Request(), explicit=True)
+    assert not found.pairs and len(found.problems) == 1 and "not a left and a right eye" in found.problems[0]
+    # Labels that put the two eyes' mast more than a degree apart: not one pair, however close in time.
+    key = ("CE4", "PCAM", "C", "006", "0001", "2B")
+    frames = [StereoFrame("r", key, "right", t0, (12.9, -23.9)),
+              StereoFrame("l", key, "left", t0 + timedelta(seconds=15), (25.8, -23.9))]  # fmt: skip
+    pairs, unpaired = pair_frames(frames)
+    assert pairs == [] and sorted(unpaired) == [0, 1]
+    frames[1] = replace(frames[1], pointing=(12.95, -23.9))
+    assert pair_frames(frames)[0] == [(1, 0)]
+
+
+def test_a_corrupt_eye_is_one_line_and_the_other_pairs_are_made_colour_or_grey(tmp_path):
     small = Camera(width=294, height=216, focal_px=CAMERA.focal_px / 2)
     folder = tmp_path / "release"
     good = write_stereo_pair(SCENE, small, folder, pixel_size_um=PIXEL_UM * 2, right_shift_px=2.0)
+    # A panchromatic pair (grey eyes) beside it.
+    grey = write_stereo_pair(SCENE, small, folder, pixel_size_um=PIXEL_UM * 2, mode="Q", serial="013")
     start = datetime(2019, 1, 4, 9, 0, 0, tzinfo=UTC)
     bad = write_stereo_pair(SCENE, small, folder, pixel_size_um=PIXEL_UM * 2, start=start, sequence_id="0002")
     data = bad.right_label.with_name(bad.right_label.name[:-1])
@@ -294,9 +318,13 @@ def test_a_corrupt_eye_is_one_line_and_the_other_pairs_are_made(tmp_path):
         f"{bad.left_label.name}: its right-eye partner {bad.right_label.name} could not be read"
         in result.stderr
     )
-    made = out / f"{good.left_label.name[:-1]}_anaglyph.png"
-    assert result.stdout.strip() == str(made) and made.is_file() and Path(f"{made}.json").is_file()
-    assert sorted(p.name for p in out.iterdir()) == sorted([made.name, f"{made.name}.json"])
+    made = [out / f"{truth.left_label.name[:-1]}_anaglyph.png" for truth in (good, grey)]
+    assert sorted(result.stdout.split()) == sorted(str(path) for path in made)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*(p.name for p in made), *(f"{p.name}.json" for p in made)]
+    )
+    with Image.open(made[1]) as im:
+        assert im.mode == "RGB"  # grey eyes make a red-cyan anaglyph too
 
 
 def test_where_features_fail_the_labels_align_and_say_so(tmp_path):
@@ -354,5 +382,9 @@ def test_the_command_makes_a_named_pair_with_provenance_and_takes_a_catalog(pair
         assert im.mode == "RGB"
         provenance = json.loads(im.info["farside:provenance"])
     assert provenance["method"]["name"] == "grey" and "Wimmer" in provenance["method"]["source"]
+    # The same selection through the Python API.
+    made = farside.anaglyph(None, tmp_path / "api", "colour", catalog=db, filters={"instrument": "PCAM"})
+    assert not made.failed and len(made.outcomes) == 1
+    assert made.outcomes[0].output.endswith(f"{truth.left_label.name[:-1]}_anaglyph.png")
     nothing = subprocess.run([*FARSIDE, "anaglyph", "-o", str(out)], capture_output=True, text=True)
     assert nothing.returncode == 2 and "--db" in nothing.stderr
