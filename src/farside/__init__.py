@@ -103,6 +103,46 @@ def panorama(
     return outcomes
 
 
+def anaglyph(
+    inputs: str | os.PathLike[str] | list[str | os.PathLike[str]] | None,
+    out_dir: str | os.PathLike[str],
+    method: str = "dubois",
+    layout: str = "anaglyph",
+    parallax: float | None = None,
+    *,
+    catalog: str | os.PathLike[str] | None = None,
+    filters: Any = None,
+    **options: Any,
+) -> Any:
+    """Pair the stereo frames among ``inputs`` (files or folders; two product files alone are one pair) or
+    a catalog's selection (``catalog`` with ``filters``, a :class:`farside.catalog.Filters` or a dict of its
+    fields), and write one anaglyph per pair into ``out_dir`` with its sidecar; returns what became of each
+    pair and of every product left out (:class:`farside.scenes.anaglyph.Anaglyphs`).
+
+    ``method`` is one of :data:`farside.scenes.anaglyph.METHODS`, ``layout`` one of ``"anaglyph"``,
+    ``"side-by-side"`` or ``"cross-eye"``; ``parallax`` puts that disparity (frame pixels) at the screen
+    instead of the near ground's. ``options`` are those of :func:`settings_for` (``profile``,
+    ``profile_file``, ``overrides``). Eyes in memory go through :func:`farside.scenes.stereo.align` and
+    :func:`farside.scenes.anaglyph.compose` instead.
+    """
+    from farside.catalog import Filters, discover, query
+    from farside.conversion import Request
+    from farside.scenes.anaglyph import make_anaglyphs
+
+    overrides = tuple((options.pop("overrides", None) or {}).items())
+    request = Request(overrides=overrides, **options)
+    request.check()
+    roots = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs or [])
+    found = discover(roots)
+    paths = [c.path for c in found]
+    explicit = len(roots) == 2 and all(Path(r).is_file() for r in roots) and len(found) == 2
+    if catalog is not None:
+        where = Filters(**filters) if isinstance(filters, dict) else filters
+        paths += [Path(row["label_path"] or row["data_path"]) for row in query(catalog, where)]
+        explicit = False
+    return make_anaglyphs(paths, out_dir, request, method, layout, parallax, explicit)
+
+
 __all__ = [
     "FarsideError",
     "Meta",
@@ -112,6 +152,7 @@ __all__ = [
     "Rendered",
     "Settings",
     "__version__",
+    "anaglyph",
     "convert",
     "demosaic",
     "demosaic_methods",

@@ -258,6 +258,12 @@ OPTIONS: tuple[Option, ...] = (
            "int", choices=(1, -1)),
     Option("optics.pitch_sign", 1, "1 if a positive mast pitch turns the camera up, -1 if down", "int",
            choices=(1, -1)),
+    # a stereo pair's eyes: the camera letters product names give them (PCAML, PCAMR) and their distance
+    Option("optics.left_camera", "", "camera letter of a stereo pair's left eye in product names (empty: "
+           "not a stereo camera)", "str"),
+    Option("optics.right_camera", "", "camera letter of a stereo pair's right eye in product names", "str"),
+    Option("optics.baseline_m", 0.0, "distance between a stereo pair's optical centres, metres (0: unknown)",
+           "float", minimum=0),
     # output
     Option("output.format", "png", "output file format", "str", attr="output_format",
            choices=("png", "tiff", "jpeg"), flag="--format"),

@@ -921,6 +921,322 @@ def write_sweep(
     return labels
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Stereo pairs: a scene of known depth seen by the two panoramic cameras
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StereoScene:
+    """A scene of known depth for stereo ground truth: flat regolith (the plane z = 0) strewn with rocks
+    (spheres sunk partly into it), lit by one sun. Coordinates in metres, in the frame of
+    :mod:`farside.scenes.geometry` (x to azimuth 90, y to azimuth 0, z up); the rover's mast stands at the
+    origin."""
+
+    rocks: tuple[tuple[float, float, float, float], ...]  # centre x, y, z and radius of each rock
+    sun_azimuth_deg: float = 60.0
+    sun_elevation_deg: float = 25.0
+    seed: int = 0
+
+
+def stereo_scene(
+    seed: int = 0, azimuth_deg: float = 0.0, count: int = 30, near_m: float = 2.2, far_m: float = 9.0,
+    spread_deg: float = 11.0,
+) -> StereoScene:  # fmt: skip
+    """Rocks of 3 to 16 cm radius scattered ``near_m`` to ``far_m`` from the mast, within ``spread_deg`` of
+    ``azimuth_deg``, each sunk by a third of its radius; the sun 20 to 30 degrees high, off to one side.
+
+    >>> scene = stereo_scene(seed=1, count=5)
+    >>> len(scene.rocks), all(z < r for _, _, z, r in scene.rocks)
+    (5, True)
+    """
+    rng = np.random.default_rng([seed, 23])
+    rocks = []
+    for _ in range(count):
+        azimuth = np.radians(azimuth_deg + rng.uniform(-spread_deg, spread_deg))
+        distance = float(np.exp(rng.uniform(np.log(near_m), np.log(far_m))))
+        radius = float(np.exp(rng.uniform(np.log(0.03), np.log(0.16))))
+        rocks.append((distance * np.sin(azimuth), distance * np.cos(azimuth), radius / 3.0, radius))
+    sun_azimuth = azimuth_deg + rng.choice([-1.0, 1.0]) * rng.uniform(50.0, 120.0)
+    return StereoScene(tuple(rocks), float(sun_azimuth), float(rng.uniform(20.0, 30.0)), seed)
+
+
+def _sun_vector(scene: StereoScene) -> np.ndarray:
+    a, e = np.radians(scene.sun_azimuth_deg), np.radians(scene.sun_elevation_deg)
+    return np.array([np.cos(e) * np.sin(a), np.cos(e) * np.cos(a), np.sin(e)])
+
+
+def _camera_rays(camera: Any, rotation: np.ndarray, factor: int = 1) -> np.ndarray:
+    """Unit rays (world frame) through the centres of a camera's pixels, each pixel split into ``factor``
+    x ``factor`` samples: (height * factor, width * factor, 3)."""
+    cx, cy = camera.centre
+    u = (np.arange(camera.width * factor) + 0.5) / factor
+    v = (np.arange(camera.height * factor) + 0.5) / factor
+    x, y = np.meshgrid((u - cx) / camera.focal_px, (v - cy) / camera.focal_px)
+    rays = np.stack([x, y, np.ones_like(x)], axis=-1) @ np.asarray(rotation).T
+    return rays / np.linalg.norm(rays, axis=-1, keepdims=True)
+
+
+def _sphere_hit(origin: np.ndarray, rays: np.ndarray, centre: Sequence[float], radius: float) -> np.ndarray:
+    """Distance along each unit ray (from ``origin``, one point or one per ray) to the first point of a
+    sphere in front of it; infinity where the ray misses it."""
+    offset = np.asarray(origin, np.float64) - np.asarray(centre, np.float64)
+    b = np.sum(rays * offset, axis=-1)
+    c = np.sum(offset * offset, axis=-1) - radius**2
+    disc = b * b - c
+    t = -b - np.sqrt(np.maximum(disc, 0.0))
+    return np.where((disc >= 0) & (t > 1e-9), t, np.inf)
+
+
+def _pixel_box(
+    corners: np.ndarray, camera: Any, rotation: np.ndarray, origin: np.ndarray, factor: int
+) -> tuple[slice, slice] | None:
+    """The rows and columns (of a grid of ``factor`` x ``factor`` samples a pixel) within which anything
+    inside the convex hull of world ``corners`` can appear; None where some corner lies behind the camera
+    (then anywhere may show it)."""
+    local = (np.asarray(corners, np.float64) - origin) @ np.asarray(rotation)
+    if np.any(local[:, 2] <= 1e-6):
+        return None
+    cx, cy = camera.centre
+    u = (cx + camera.focal_px * local[:, 0] / local[:, 2]) * factor
+    v = (cy + camera.focal_px * local[:, 1] / local[:, 2]) * factor
+    columns = slice(max(0, int(np.floor(u.min()))), max(0, int(np.ceil(u.max())) + 1))
+    rows = slice(max(0, int(np.floor(v.min()))), max(0, int(np.ceil(v.max())) + 1))
+    return rows, columns
+
+
+def _cube(centre: Sequence[float], half: float) -> np.ndarray:
+    return np.asarray(centre, np.float64) + half * np.array(
+        [[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], np.float64
+    )
+
+
+def scene_hits(
+    scene: StereoScene, camera: Any, rotation: np.ndarray, position: Sequence[float], factor: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What each pixel of a camera at ``position`` (metres) and ``rotation`` (``world_from_camera``) sees of
+    the scene: the distance along its ray (infinity for the sky), the index of what it hits (-1 the sky, 0
+    the ground, k + 1 rock k) and the rays themselves (unit vectors, world frame). Pixels are split into
+    ``factor`` x ``factor`` samples."""
+    rays = _camera_rays(camera, rotation, factor)
+    origin = np.asarray(position, np.float64)
+    down = rays[..., 2] < -1e-9
+    distance = np.where(down, -origin[2] / np.where(down, rays[..., 2], -1.0), np.inf)
+    which = np.where(down, 0, -1)
+    for index, (x, y, z, radius) in enumerate(scene.rocks):
+        # Only the rays that can meet the rock: those within the image of a cube round it.
+        box = _pixel_box(_cube((x, y, z), radius), camera, rotation, origin, factor) or (slice(None),) * 2
+        t = _sphere_hit(origin, rays[box], (x, y, z), radius)
+        nearer = t < distance[box]
+        distance[box][nearer], which[box][nearer] = t[nearer], index + 1
+    return distance, which, rays
+
+
+def scene_points(
+    scene: StereoScene, camera: Any, rotation: np.ndarray, position: Sequence[float]
+) -> np.ndarray:
+    """The point of the scene (metres, world frame) each pixel's centre looks at: (height, width, 3), NaN
+    where it looks at the sky. The scene's depth map, for checking stereo geometry."""
+    distance, _, rays = scene_hits(scene, camera, rotation, position)
+    points = np.asarray(position, np.float64) + distance[..., None] * rays
+    points[~np.isfinite(distance)] = np.nan
+    return points
+
+
+def _stereo_texture(u: np.ndarray, v: np.ndarray, footprint: np.ndarray, seed: int) -> np.ndarray:
+    """Log-albedo of regolith at surface coordinates (u, v) in metres: the octaves of :func:`lunar_world`'s
+    texture (wavelengths of 2**k mm), each faded out where it would be finer than 2 to 4 samples of
+    ``footprint`` metres (so nothing aliases)."""
+    out = np.zeros(u.shape, np.float32)
+    finest = float(np.nanmin(footprint)) if footprint.size else 1.0
+    for k in range(max(0, int(np.floor(np.log2(max(finest, 1e-4) / 1e-3)))), 13):
+        wavelength = 1e-3 * 2.0**k
+        weight = _smoothstep(np.log2(wavelength / footprint) - 1.0) * _octave_strength(wavelength)
+        if not np.any(weight > 1e-3):
+            continue
+        tile, turn, x0, y0 = _octave(seed, k)
+        scale = _TILE_WAVELENGTH / wavelength
+        x = (scale * (u * np.cos(turn) - v * np.sin(turn))).astype(np.float32)
+        y = (scale * (u * np.sin(turn) + v * np.cos(turn))).astype(np.float32)
+        scratch = np.empty_like(x)
+        _wrapped(x, x0, scratch)
+        _wrapped(y, y0, scratch)
+        out += (0.25 * weight).astype(np.float32) * _sample_tile(tile, x, y)
+    return out
+
+
+def _sample_tile(tile: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``tile`` sampled (bilinear, wrapping round) at coordinates of any shape: OpenCV's remap takes maps
+    of at most 32,767 a side, so they go through it as rows of 1024."""
+    count = x.size
+    rows = -(-count // 1024)
+    maps = []
+    for coordinate in (x, y):
+        flat = np.zeros(rows * 1024, np.float32)
+        flat[:count] = coordinate.ravel()
+        maps.append(flat.reshape(rows, 1024))
+    sampled = cv2.remap(tile, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+    return sampled.ravel()[:count].reshape(x.shape)
+
+
+def render_scene(
+    scene: StereoScene, camera: Any, rotation: np.ndarray, position: Sequence[float], supersample: int = 2
+) -> np.ndarray:
+    """The scene as a pinhole ``camera`` at ``position`` and ``rotation`` sees it: 8-bit sRGB, each pixel the
+    mean of ``supersample`` x ``supersample`` rays (so rock outlines do not alias). Regolith of albedo 0.16
+    with texture at many scales, rocks a little brighter and shaded by the sun, shadows cast by the rocks
+    onto the ground, black sky."""
+    distance, which, rays = scene_hits(scene, camera, rotation, position, supersample)
+    origin = np.asarray(position, np.float64)
+    hit = np.isfinite(distance)
+    points = origin + np.where(hit, distance, 0.0)[..., None] * rays
+    sun = _sun_vector(scene)
+    pixel = 1.0 / (camera.focal_px * supersample)  # radians a sample spans
+    linear = np.zeros(distance.shape, np.float32)
+    ground = which == 0
+    if ground.any():
+        p = points[ground]
+        grazing = np.maximum(-rays[ground][:, 2], 0.02)
+        footprint = distance[ground] * pixel / grazing
+        albedo = _REGOLITH * np.exp(_stereo_texture(p[:, 0], p[:, 1], footprint, scene.seed))
+        light = np.ones(distance.shape, np.float32)
+        for x, y, z, radius in scene.rocks:
+            # A rock's shadow lies within a square round where its centre's shadow falls, r / sin(sun) wide.
+            foot = np.array([x, y, z]) - z / sun[2] * sun
+            reach = radius / sun[2]
+            square = foot + reach * np.array([[-1, -1, 0], [-1, 1, 0], [1, -1, 0], [1, 1, 0]], np.float64)
+            box = _pixel_box(square, camera, rotation, origin, supersample) or (slice(None),) * 2
+            shadowed = ground[box].copy()
+            shadowed[shadowed] = np.isfinite(_sphere_hit(points[box][shadowed], sun, (x, y, z), radius))
+            light[box][shadowed] = _SHADOW
+        linear[ground] = albedo * light[ground]
+    for index, (x, y, z, radius) in enumerate(scene.rocks):
+        on = which == index + 1
+        if not on.any():
+            continue
+        p = points[on]
+        normal = (p - (x, y, z)) / radius
+        facing = np.maximum(np.sum(-rays[on] * normal, axis=-1), 0.05)
+        footprint = distance[on] * pixel / facing
+        texture = _stereo_texture(
+            p[:, 0] + 0.7 * p[:, 2] + 10 * index, p[:, 1] - 0.7 * p[:, 2], footprint, scene.seed
+        )
+        lit = np.maximum(normal @ sun / sun[2], _SHADOW)
+        linear[on] = 1.2 * _REGOLITH * np.exp(texture) * lit
+    if supersample > 1:
+        size = (camera.width, camera.height)
+        linear = cv2.resize(linear, size, interpolation=cv2.INTER_AREA)
+    levels = 4096
+    grey = _srgb_lut(levels)[np.clip(linear * (levels - 1), 0, levels - 1).astype(np.uint16)]
+    return cv2.merge([grey, grey, grey])
+
+
+@dataclass(frozen=True)
+class StereoTruth:
+    """What :func:`write_stereo_pair` made: the two products' labels, the camera they share, each eye's pose
+    (``world_from_camera`` rotation, centre in metres) and where it planted a mark in each eye alone
+    (x0, y0, x1, y1 in frame pixels; None without marks)."""
+
+    left_label: Path
+    right_label: Path
+    camera: Any
+    left_rotation: np.ndarray
+    right_rotation: np.ndarray
+    left_position: np.ndarray
+    right_position: np.ndarray
+    left_mark: tuple[int, int, int, int] | None = None
+    right_mark: tuple[int, int, int, int] | None = None
+
+
+def _turn(axis: int, degrees: float) -> np.ndarray:
+    """A rotation by ``degrees`` about axis 0, 1 or 2 of the camera frame (x right, y down, z forward)."""
+    c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+    i, j = [(1, 2), (2, 0), (0, 1)][axis]
+    turn = np.eye(3)
+    turn[i, i], turn[i, j], turn[j, i], turn[j, j] = c, -s, s, c
+    return turn
+
+
+def write_stereo_pair(
+    scene: StereoScene,
+    camera: Any,
+    directory: str | os.PathLike[str],
+    *,
+    yaw: float = 0.0,
+    pitch: float = -20.0,
+    baseline_m: float = 0.27,
+    height_m: float = 1.5,
+    right_shift_px: float = 0.0,
+    right_roll_deg: float = 0.0,
+    mode: str = "C",
+    serial: str = "006",
+    sequence_id: str = "0001",
+    start: datetime | None = None,
+    left_lag_s: int | None = None,
+    pixel_size_um: float = 7.4,
+    marks: bool = False,
+    seed: int = 0,
+) -> StereoTruth:
+    """Both eyes of a PCAM stereo pair of ``scene``, written as products into ``directory``.
+
+    The eyes sit ``baseline_m`` apart along the camera's x axis, centred ``height_m`` above the ground at
+    the origin, both at the mast pointing (``yaw``, ``pitch``) that their labels state; the right eye is
+    then turned about its own x axis by as much as moves the middle of its frame ``right_shift_px`` pixels
+    down and rolled about its optical axis by ``right_roll_deg``, as a camera mounted a little askew
+    would be. Each frame is rendered (:func:`render_scene`) and recorded through the sensor of
+    its kind (colour mode ``C``: RGGB mosaic; panchromatic ``Q``: grey), named as the release names them:
+    ``PCAMR-{mode}-{serial}`` at ``start``, ``PCAML-{mode}-{serial}`` ``left_lag_s`` later (by default 15 s
+    in colour mode, 5 s in panchromatic), both in sequence ``sequence_id``. The labels' optics are the
+    camera's (focal length through ``pixel_size_um``). With ``marks`` each eye gets a bright square in a
+    place of its own that the other eye does not see (which eye feeds which channel of an anaglyph can be
+    seen there).
+    """
+    from farside.scenes.geometry import orientation
+
+    if mode not in ("C", "Q"):
+        raise ValueError(f"mode is 'C' or 'Q', not {mode!r}")
+    base = KINDS["ce4-pcam-c" if mode == "C" else "ce4-pcam-q"]
+    start = start or datetime(2019, 1, 4, 8, 45, 59, tzinfo=UTC)
+    lag = left_lag_s if left_lag_s is not None else (15 if mode == "C" else 5)
+    mast = orientation(yaw, pitch)
+    across = mast[:, 0]  # the camera's x axis in the world: the baseline's direction
+    centre = np.array([0.0, 0.0, height_m])
+    left_position, right_position = centre - across * baseline_m / 2, centre + across * baseline_m / 2
+    tilt = -np.degrees(np.arctan2(right_shift_px, camera.focal_px))
+    right_rotation = mast @ _turn(0, tilt) @ _turn(2, -right_roll_deg)
+    focal_mm = camera.focal_px * pixel_size_um * 1e-3
+    area = pcam_mission_area(yaw, pitch, focal_mm, pixel_size_um)
+    side = max(4, camera.width // 64)
+    marks_at = {
+        "L": (int(0.32 * camera.width), int(0.42 * camera.height)),
+        "R": (int(0.62 * camera.width), int(0.58 * camera.height)),
+    }
+    labels, boxes = {}, {}
+    for eye, rotation, position, when in (
+        ("R", right_rotation, right_position, start),
+        ("L", mast, left_position, start + timedelta(seconds=lag)),
+    ):
+        view = render_scene(scene, camera, rotation, position)
+        if marks:
+            x, y = marks_at[eye]
+            view[y : y + side, x : x + side] = 255
+            boxes[eye] = (x, y, x + side, y + side)
+        kind = replace(base, instrument_field=f"PCAM{eye}-{mode}-{serial}", instrument_id=f"PCAM{eye}",
+                       sequence=sequence_id)  # fmt: skip
+        model = SensorModel.for_kind(kind)
+        raw = record(view, model, seed=seed * 2 + (eye == "L")).raw
+        dtype = np.dtype(PDS4_DTYPES.get(kind.data_type, "<u2"))
+        labels[eye] = write_product(kind, None, directory, pixels=raw.astype(dtype), start=when,
+                                    mission_area=area)  # fmt: skip
+    return StereoTruth(labels["L"], labels["R"], camera, mast, right_rotation, left_position, right_position,
+                       boxes.get("L"), boxes.get("R"))  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------------------
+# (end of the stereo pairs' section)
+# ---------------------------------------------------------------------------------------------------------
+
+
 def world_seen_by(world: np.ndarray, world_grid: Any, grid: Any) -> np.ndarray:
     """The ``world`` (laid out on ``world_grid``) at the direction ``grid`` gives each of its pixels: what a
     perfect panorama on ``grid`` would show."""
