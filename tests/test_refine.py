@@ -19,7 +19,6 @@ from farside.scenes.refine import (
     _huber,
     _pair,
     _Problem,
-    _rays,
     _rotations_and_derivatives,
     _seen_by,
     _spread,
@@ -117,7 +116,7 @@ def test_tracks_land_where_the_true_pointing_puts_them():
     copies = [_working(view, working_pixels=0.16 * 1176 * 864) for view in views]
     first, second, _ = _pair((0, 1), copies, [camera, camera], labels)
     assert len(first) > 100
-    rays = _rays(camera, first) @ truth[0].T @ truth[1]
+    rays = camera.rays(first) @ truth[0].T @ truth[1]
     expected = np.column_stack([camera.centre[0] + camera.focal_px * rays[:, 0] / rays[:, 2],
                                 camera.centre[1] + camera.focal_px * rays[:, 1] / rays[:, 2]])  # fmt: skip
     miss = second - expected

@@ -60,6 +60,18 @@ class Camera:
         cx, cy = self.centre
         return np.array([[self.focal_px, 0, cx], [0, self.focal_px, cy], [0, 0, 1]], dtype=np.float64)
 
+    def rays(self, points: np.ndarray) -> np.ndarray:
+        """Unit vectors in the camera frame (x right, y down, z forward) through continuous pixel
+        coordinates ``points`` (N, 2; pixel centres at + 0.5).
+
+        >>> Camera(width=4, height=2, focal_px=2.0).rays(np.array([[2.0, 1.0]])).tolist()
+        [[0.0, 0.0, 1.0]]
+        """
+        cx, cy = self.centre
+        rays = np.column_stack([(points[:, 0] - cx) / self.focal_px, (points[:, 1] - cy) / self.focal_px,
+                                np.ones(len(points))])  # fmt: skip
+        return rays / np.linalg.norm(rays, axis=1, keepdims=True)
+
     def binned(self, factor: int) -> Camera:
         """The camera of this frame reduced ``factor`` times by binning (``factor`` x ``factor`` blocks from
         the top-left corner, as a half-size image of a Bayer mosaic is made).

@@ -85,13 +85,6 @@ def _working(image: np.ndarray, working_pixels: float = WORKING_PIXELS) -> _Work
     return _Working(grey, np.ascontiguousarray(corners[inside]), to_copy)
 
 
-def _rays(camera: Camera, points: np.ndarray) -> np.ndarray:
-    cx, cy = camera.centre
-    rays = np.column_stack([(points[:, 0] - cx) / camera.focal_px, (points[:, 1] - cy) / camera.focal_px,
-                            np.ones(len(points))])  # fmt: skip
-    return rays / np.linalg.norm(rays, axis=1, keepdims=True)
-
-
 def _track(first: _Working, second: _Working, copy_from_copy: np.ndarray) -> tuple[np.ndarray, np.ndarray,
                                                                                    np.ndarray]:  # fmt: skip
     """Corners of ``first`` tracked into ``second``, whose copy the homography ``copy_from_copy`` (the
@@ -208,7 +201,7 @@ def _overlap(camera_i: Camera, label_i: np.ndarray, camera_j: Camera, label_j: n
     """Whether the labels put any of frame i's field within frame j's (with ``margin_deg`` to spare): a
     coarse grid of frame i's directions, tested with :func:`_seen_by`."""
     u, v = np.meshgrid(np.linspace(0, camera_i.width, 9), np.linspace(0, camera_i.height, 7))
-    rays = _rays(camera_i, np.column_stack([u.ravel(), v.ravel()]))
+    rays = camera_i.rays(np.column_stack([u.ravel(), v.ravel()]))
     return bool(_seen_by(rays, label_i, label_j, camera_j, margin_deg).any())
 
 
@@ -273,7 +266,7 @@ def refine_rotations(
     for (i, j), (points_i, points_j, error) in zip(candidates, tracked, strict=True):
         if len(points_i) < 4:
             continue
-        a, b = _rays(cameras[i], points_i), _rays(cameras[j], points_j)
+        a, b = cameras[i].rays(points_i), cameras[j].rays(points_j)
         # A track that the labels' pointing cannot explain, even with their errors, slid onto a look-alike.
         agree = np.sum((a @ labels[i].T) * (b @ labels[j].T), axis=1) > cosine
         if agree.sum() >= 4:

@@ -52,6 +52,7 @@ SAME_POINTING_DEG = 1.0  # two eyes whose labels' mast pointing differ more than
 MIN_MATCHES = 20  # matched features that alignment needs; with fewer it keeps the labels' pointing
 MAX_TURN_DEG = 2.0  # how far the eyes' relative rotation may stray from the labels' before it is doubted
 _RATIO = 0.8  # Lowe's ratio test
+_MAX_FEATURES = 1500  # SIFT features sought an eye
 _PRIOR_WEIGHT = 0.05  # residual per pixel-equivalent of departure from the labels: weak, fixes the gauge
 _NEAR_GROUND = 1 / 3  # the lowest fraction of the matches that is the near ground
 
@@ -300,13 +301,6 @@ class Alignment:
         return out
 
 
-def _rays(camera: Camera, points: np.ndarray) -> np.ndarray:
-    """Rays (x, y, 1) in the camera frame of continuous pixel coordinates (N, 2)."""
-    cx, cy = camera.centre
-    return np.column_stack([(points[:, 0] - cx) / camera.focal_px, (points[:, 1] - cy) / camera.focal_px,
-                            np.ones(len(points))])  # fmt: skip
-
-
 def _rotation(vector: np.ndarray) -> np.ndarray:
     return cv2.Rodrigues(np.asarray(vector, np.float64).reshape(3, 1))[0]
 
@@ -378,27 +372,47 @@ def _matches(
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Matched feature points (N, 2 each, continuous frame coordinates) of the two eyes that the labels'
     geometry allows, and how many frame pixels a pixel of the copy they were found on spans."""
-    from farside.scenes.refine import _features
-
-    found = [_features(image, camera, working) for image, camera in zip((left, right), cameras, strict=True)]
+    found = [_sift(image, working) for image in (left, right)]
     scale_px = max(1.0, math.sqrt(cameras[0].width * cameras[0].height / working))
-    if min(len(f.points) for f in found) < 2:
+    if min(len(points) for points, _ in found) < 2:
         return np.zeros((0, 2)), np.zeros((0, 2)), scale_px
     matcher = cv2.BFMatcher(cv2.NORM_L2)
-    pairs = [m for m in matcher.knnMatch(found[0].descriptors, found[1].descriptors, k=2) if len(m) == 2]
+    pairs = [m for m in matcher.knnMatch(found[0][1], found[1][1], k=2) if len(m) == 2]
     good = [m[0] for m in pairs if m[0].distance < _RATIO * m[1].distance]
     if not good:
         return np.zeros((0, 2)), np.zeros((0, 2)), scale_px
-    a = found[0].points[[m.queryIdx for m in good]]
-    b = found[1].points[[m.trainIdx for m in good]]
+    a = found[0][0][[m.queryIdx for m in good]]
+    b = found[1][0][[m.trainIdx for m in good]]
     # Under the labels' geometry a match lies on (nearly) the same row in both eyes, and never further right
     # in the right eye than in the left (that would be beyond infinity).
-    ra, rb = _rectified(np.zeros(5), label, _rays(cameras[0], a), _rays(cameras[1], b))
+    ra, rb = _rectified(np.zeros(5), label, cameras[0].rays(a), cameras[1].rays(b))
     focal = cameras[0].focal_px
     slack = math.tan(math.radians(MAX_TURN_DEG))
     plausible = (np.abs(ra[:, 1] - rb[:, 1]) <= slack) & (ra[:, 0] - rb[:, 0] >= -slack)
     plausible &= np.abs(ra[:, 0] - rb[:, 0]) * focal <= cameras[0].width
     return a[plausible], b[plausible], scale_px
+
+
+def _sift(image: np.ndarray, working_pixels: float) -> tuple[np.ndarray, np.ndarray]:
+    """SIFT keypoints (Lowe 2004) of a frame, at continuous pixel coordinates of the frame (N, 2), and their
+    descriptors (N, 128). A frame larger than ``working_pixels`` is searched on a copy scaled down to that
+    size. The two eyes see the ground from 270 mm apart, so a match may lie anywhere along its row: features
+    that do not depend on a predicted position are what finds it."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+    height, width = grey.shape
+    factor = min(1.0, math.sqrt(working_pixels / (width * height)))
+    if factor < 1.0:
+        size = (max(1, round(width * factor)), max(1, round(height * factor)))
+        grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    # Without the precise upscale, OpenCV's doubled first octave puts every keypoint a quarter pixel off
+    # (opencv/opencv#23123).
+    sift = cv2.SIFT_create(nfeatures=_MAX_FEATURES, enable_precise_upscale=True)
+    keypoints, descriptors = sift.detectAndCompute(grey, None)
+    # Keypoints count pixel centres at integers; the geometry puts them at + 0.5, and a scaled copy's
+    # pixel edges fall on the frame's.
+    scale = np.array([grey.shape[1] / width, grey.shape[0] / height])
+    points = (np.array([k.pt for k in keypoints], dtype=np.float64).reshape(-1, 2) + 0.5) / scale
+    return points, np.zeros((0, 128), np.float32) if descriptors is None else descriptors
 
 
 def _largest_box(polygons: Sequence[np.ndarray]) -> tuple[int, int, int, int]:
@@ -475,7 +489,7 @@ def align(
     source, note = "labels", ""
     keep = np.ones(len(a), bool)
     if len(a) >= MIN_MATCHES:
-        fitted, kept = _fit(label, _rays(cameras[0], a), _rays(cameras[1], b), focal, scale_px)
+        fitted, kept = _fit(label, cameras[0].rays(a), cameras[1].rays(b), focal, scale_px)
         turn = math.degrees(float(np.linalg.norm(fitted[:3])))
         if kept.sum() < MIN_MATCHES:
             note = f"only {int(kept.sum())} of {len(a)} matched features agree (needs {MIN_MATCHES})"
@@ -489,7 +503,7 @@ def align(
         note = f"{note}; aligned by the labels' pointing alone"
     rotation, baseline = _model(params, label)
     frame = rectifying(rotation, baseline)
-    ra, rb = _rectified(params, label, _rays(cameras[0], a[keep]), _rays(cameras[1], b[keep]))
+    ra, rb = _rectified(params, label, cameras[0].rays(a[keep]), cameras[1].rays(b[keep]))
     residual = None
     if source == "features":
         vertical = np.abs(focal * (ra[:, 1] - rb[:, 1]))
