@@ -165,10 +165,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                        help="a corrupt or missing frame's time slot: hold the previous frame, or leave the "
                        "slot out [default: hold]")  # fmt: skip
     group.add_argument("--crf", type=CRF,
-                       help="constant quality, lower is better [default: 21 mp4, 32 webm]")  # fmt: skip
+                       help="constant quality, lower is better [default: 24 mp4, 32 webm]")  # fmt: skip
     group.add_argument("--preset", choices=X264_PRESETS, metavar="PRESET",
                        help="x264 speed preset, mp4 only: ultrafast ... veryslow "
-                       "[default: veryfast]")  # fmt: skip
+                       "[default: superfast]")  # fmt: skip
     group.add_argument("--workers", type=WORKERS, help="threads rendering frames [default: all cores]")
     add_filter_arguments(movie, "valid")
     add_settings_arguments(movie)
