@@ -267,9 +267,9 @@ X264_PRESETS = (
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
 )  # fmt: skip
 # x264 "superfast" at CRF 24 matches the PSNR of FFmpeg's default (preset "medium", CRF 23) on descent frames
-# (41.4 against 41.2 dB) in a quarter of the encoding time, for files 1.7 times larger before the deflicker
-# (which makes them smaller); "veryfast" at CRF 22 matches it too in half the time, 1.6 times larger
-# (benchmarks/movie.py, "encoder"). --preset medium --crf 23 is there for the smallest file.
+# (41.7 against 41.5 dB) in under a quarter of the encoding time, for files 1.6 to 1.7 times larger before
+# the deflicker (which makes them smaller); "veryfast" at CRF 22 matches it in half the time, 1.4 to 1.6
+# times larger (benchmarks/movie.py, "encoder"). --preset medium --crf 23 is there for the smallest file.
 DEFAULT_PRESET = "superfast"
 
 
@@ -559,9 +559,10 @@ def _movie_request(request: Any) -> Any:
     return replace(request, overrides=(*request.overrides, ("output.bits", 8)))
 
 
-def _look(frames: Sequence[Frame], request: Any, out_dir: Path) -> Any:
+def _look(frames: Sequence[Frame], request: Any, out_dir: Path) -> tuple[Any, Any]:
     """The look shared by the sequence, from up to :data:`LOOK_FRAMES` frames spread evenly over it
-    (unreadable ones are passed over: they are reported when their turn comes)."""
+    (unreadable ones are passed over: they are reported when their turn comes), and the settings of the
+    first frame read, which chose its modes."""
     from farside.conversion import plan, shared_look
 
     picks = sorted(set(np.linspace(0, len(frames) - 1, min(LOOK_FRAMES, len(frames))).round().astype(int)))
@@ -586,9 +587,12 @@ def make_movie(
     on_problem: Callable[[str], None] | None = None,
 ) -> MovieOutcome:
     """Make a movie of the products in ``paths`` at ``output`` (see the module's description) with its
-    JSON sidecar; never raises for a bad frame. ``request`` is a :class:`~farside.conversion.Request`
-    (the settings); ``progress(done, total)`` is called after each time slot is encoded (or skipped) and
-    ``on_problem(line)`` for each problem as it is found (all are also in the outcome)."""
+    JSON sidecar. ``request`` is a :class:`~farside.conversion.Request` (the settings);
+    ``progress(done, total)`` is called after each time slot is encoded (or skipped) and
+    ``on_problem(line)`` for each problem as it is found (all are also in the outcome).
+
+    Never raises for a bad frame; raises ``OSError`` where the movie itself cannot be written (a full
+    disk), leaving nothing under its name."""
     from farside.conversion import Request
 
     started = time.perf_counter()
