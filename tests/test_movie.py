@@ -355,3 +355,35 @@ def test_yuv420_is_bt709_video_range():
     # PyAV's own conversion of the same frame agrees within a level.
     frame = av.VideoFrame.from_ndarray(to_yuv420(np.full((4, 4), 200, np.uint8)), format="yuv420p")
     assert abs(int(frame.to_ndarray(format="gray")[0, 0]) - 200) <= 1
+
+
+def test_colour_frames_keep_their_colours(tmp_path, kodak_image):
+    from farside.conversion import Request, plan, shared_look
+    from farside.pipeline import render
+    from farside.synthetic import sequence_start, write_product
+
+    scene = kodak_image(23)  # parrots: saturated reds, greens and yellows
+    labels = [write_product("ce4-tcam", scene, tmp_path / "tcam", shape=(96, 128, 3), start=sequence_start(i))
+              for i in range(6)]  # fmt: skip
+    outcome = make_movie(labels, tmp_path / "c.mp4", options=MovieOptions(deflicker=False, crf=12))
+    assert outcome.frames == 6 and not outcome.problems
+    planned = [plan(label, tmp_path, Request(overrides=(("output.bits", 8),))) for label in labels]
+    expected = render(planned[0].product, planned[0].settings, shared_look(planned)[0]).image.astype(float)
+    with av.open(str(tmp_path / "c.mp4")) as container:
+        frame = next(container.decode(video=0))
+        context = container.streams.video[0].codec_context
+        assert (context.colorspace, context.color_range, context.color_primaries, context.color_trc) == (
+            1,
+            1,
+            1,
+            1,
+        )
+        planes = frame.to_ndarray(format="yuv420p").astype(float)
+        decoded = frame.to_ndarray(format="rgb24").astype(float)
+    # The planes are those of to_yuv420 (BT.709, video range) but for H.264's loss...
+    wanted = to_yuv420(expected.astype(np.uint8)).astype(float)
+    assert abs(float((planes - wanted).mean())) < 0.5 and float(np.abs(planes - wanted).mean()) < 2.0
+    # ... and a player that reads the tags shows the colours (FFmpeg's own conversion rounds down by half
+    # a level on the way).
+    assert np.abs(decoded.mean(axis=(0, 1)) - expected.mean(axis=(0, 1))).max() < 2.5
+    assert float(np.abs(decoded - expected).mean()) < 4.0
