@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 # multi-gigabyte CUDA one.
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[test,neural,dask]'
+	$(BIN)/python -m pip install -q -e '.[test,neural,dask,bench]'
 	touch $(TEST_STAMP)
 
 demo: $(STAMP)
@@ -36,6 +36,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/release.py
 	$(BIN)/python benchmarks/panorama.py
 	$(BIN)/python benchmarks/panorama_site.py
+	$(BIN)/python benchmarks/movie.py
 
 # The long mutation-fuzzing run of the readers (about 20 minutes on 2 cores); the suite runs a few thousand.
 fuzz: $(TEST_STAMP)

@@ -143,6 +143,25 @@ def anaglyph(
     return make_anaglyphs(paths, out_dir, request, method, layout, parallax, explicit)
 
 
+def movie(
+    inputs: str | os.PathLike[str] | list[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    **options: Any,
+) -> Any:
+    """Make one movie of the products in ``inputs`` (files or folders) at ``output`` (``.mp4``, ``.webm``
+    or ``.gif``) with its sidecar: frames in time order, one shared look, deflickered, streamed in constant
+    memory; returns what was done (:class:`farside.scenes.movie.MovieOutcome`: frames rendered, held and
+    skipped, duration, one line per problem).
+
+    ``options`` are those of :class:`farside.scenes.movie.MovieOptions` (``fps``, ``format``, ``scale``,
+    ``deflicker``, ``window``, ``missing``, ``crf``, ``preset``, ``start``, ``stop``: a serial or a time as
+    text) and of :func:`settings_for` (``profile``, ``profile_file``, ``overrides``).
+    """
+    from farside.scenes.movie import movie as make
+
+    return make(inputs, output, **options)
+
+
 __all__ = [
     "FarsideError",
     "Meta",
@@ -157,6 +176,7 @@ __all__ = [
     "demosaic",
     "demosaic_methods",
     "load_profile",
+    "movie",
     "panorama",
     "parse_name",
     "profile_names",

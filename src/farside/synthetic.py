@@ -1840,3 +1840,205 @@ def lunar_world(grid: Any, seed: int = 0, *, layout: LunarLayout | None = None) 
         index = np.clip(colour * (levels - 1), 0, levels - 1).astype(np.uint16)
         world[block.index] = _srgb_lut(levels)[index]
     return world
+
+
+# ------------------------------------------------------------------------------------------------------------
+# A landing descent for movie ground truth
+# ------------------------------------------------------------------------------------------------------------
+#
+# The Chang'e-4 landing camera took its frames from 02:20:09 UTC on 2019-01-03, about 9.8 a second, numbered
+# LCAM-1-0000 onwards (docs/gras-products.md, "Scenes: ... the descent"). A synthetic descent is a zoom into
+# a cratered ground, each frame recorded through the LCAM's sensor model with its own exposure (the
+# automatic exposure's flicker) and, optionally, block-transform compression noise; each carries its index
+# as a code of bright and dark blocks in its top-left corner, so a movie's frames can be told apart after
+# lossy encoding.
+
+DESCENT_ORIGIN = datetime(2019, 1, 3, 2, 20, 9, tzinfo=UTC)
+DESCENT_RATE = 9.8  # frames per second
+MARKER_BITS = 14  # frame indices up to 16,383
+_MARKER_PAIRS_PER_ROW = 7
+# Dark and bright blocks, 8-bit sRGB: within the ground's range, so no frame's stretch is set by them.
+_MARKER_LEVELS = (40, 150)
+
+
+def descent_ground(size: int, seed: int = 0) -> np.ndarray:
+    """A square patch of cratered regolith seen from above, (size, size) 8-bit sRGB grey.
+
+    Texture at every scale (noise whose amplitude grows with its wavelength, as on a fractal surface) and
+    craters from a hundredth to a twelfth of the patch across, lit from the left: each bowl is dark on the
+    side toward the sun and bright on the far wall, with a brighter rim. Mean linear albedo about 0.12.
+    A 4096-pixel patch takes about two seconds.
+    """
+    rng = np.random.default_rng([seed, 23])
+    log_albedo = np.zeros((size, size), np.float32)
+    wavelength = size / 2.0
+    while wavelength >= 2.0:
+        cells = max(2, int(np.ceil(size / wavelength)) + 1)
+        coarse = rng.standard_normal((cells, cells)).astype(np.float32)
+        layer = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
+        log_albedo += layer * np.float32(0.15 * (wavelength / size) ** 0.25)
+        wavelength /= 2.0
+    count = max(8, size // 12)
+    smallest, largest = max(2.0, size / 400.0), size / 10.0
+    radii = smallest * (largest / smallest) ** (rng.random(count) ** 2)  # small craters far more common
+    for radius in np.sort(radii)[::-1]:
+        cy, cx = rng.uniform(0, size, 2)
+        reach = int(np.ceil(1.4 * radius))
+        y0, y1 = max(0, int(cy) - reach), min(size, int(cy) + reach + 1)
+        x0, x1 = max(0, int(cx) - reach), min(size, int(cx) + reach + 1)
+        if y1 <= y0 or x1 <= x0:
+            continue
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        dx, dy = (xx - cx) / np.float32(radius), (yy - cy) / np.float32(radius)
+        d = np.sqrt(dx * dx + dy * dy)
+        bowl = np.clip(1.0 - d, 0.0, 1.0)
+        rim = np.exp(-(((d - 1.05) / 0.12) ** 2))
+        log_albedo[y0:y1, x0:x1] += 0.9 * dx * np.sqrt(bowl) - 0.15 * bowl + 0.25 * rim
+    linear = np.float32(0.12) * np.exp(log_albedo - np.float32(log_albedo.mean()))
+    encoded = tone_encode(np.clip(linear, 0.0, 1.0))
+    return np.round(encoded * 255.0).astype(np.uint8)
+
+
+def tone_encode(linear: np.ndarray) -> np.ndarray:
+    """The sRGB transfer curve on linear values in [0, 1] (float32 out)."""
+    v = np.asarray(linear, np.float32)
+    return np.where(v <= 0.0031308, 12.92 * v, 1.055 * np.power(v, 1 / 2.4) - 0.055).astype(np.float32)
+
+
+def descent_view(ground: np.ndarray, index: int, count: int, size: int, zoom: float = 4.0) -> np.ndarray:
+    """Frame ``index`` of ``count`` of a descent onto ``ground``: the whole patch at first, a ``zoom`` times
+    smaller part of it at the end (the camera's height falling geometrically), drifting sideways a little;
+    (size, size) like ``ground``'s pixels."""
+    side = ground.shape[0]
+    t = index / max(1, count - 1)
+    crop = side / zoom**t
+    spare = (side - crop) / 2.0
+    cy = side / 2.0 + 0.4 * spare * np.sin(1.3 * np.pi * t)
+    cx = side / 2.0 + 0.4 * spare * np.sin(2.1 * np.pi * t + 0.5)
+    y0, x0 = round(cy - crop / 2), round(cx - crop / 2)
+    c = max(1, round(crop))
+    y0, x0 = min(max(0, y0), side - c), min(max(0, x0), side - c)
+    return resize(ground[y0 : y0 + c, x0 : x0 + c], size, size)
+
+
+def marker_block(size: int) -> int:
+    """Side of a marker block in a frame ``size`` pixels across: 8 pixels, or a 64th of the frame."""
+    return max(8, size // 64)
+
+
+def paint_marker(view: np.ndarray, index: int) -> np.ndarray:
+    """``view`` with ``index`` written in its top-left corner, :data:`MARKER_BITS` bits in two rows.
+
+    Each bit is a pair of blocks, bright-dark for 1 and dark-bright for 0 (Manchester code): every frame
+    holds as many bright blocks as dark ones whatever its index, so the marker adds no brightness change from
+    frame to frame, and a bit is read by comparing its two blocks, whatever the exposure or stretch."""
+    if not 0 <= index < 1 << MARKER_BITS:
+        raise ValueError(f"a marker holds 0 to {(1 << MARKER_BITS) - 1}, not {index}")
+    out = view.copy()
+    block = marker_block(view.shape[1])
+    dark, bright = _MARKER_LEVELS
+    for bit in range(MARKER_BITS):
+        row, pair = divmod(bit, _MARKER_PAIRS_PER_ROW)
+        first, second = (bright, dark) if (index >> bit) & 1 else (dark, bright)
+        top, left = (1 + row) * block, (1 + 2 * pair) * block
+        out[top : top + block, left : left + block] = first
+        out[top : top + block, left + block : left + 2 * block] = second
+    return out
+
+
+def marker_rows(size: int) -> int:
+    """Rows from the top of a frame ``size`` pixels across that the marker and its margin take."""
+    return 4 * marker_block(size)
+
+
+def read_marker(image: np.ndarray, block: int | None = None) -> int:
+    """The index :func:`paint_marker` wrote into a frame (grey or RGB, any bit depth), read from the middle
+    half of each block. ``block`` is the marker's block size in this image (default: as painted on a frame
+    of this width)."""
+    grey = image if image.ndim == 2 else image.mean(axis=2)
+    block = block or marker_block(grey.shape[1])
+    inner = slice(block // 4, block - block // 4)
+    value = 0
+    for bit in range(MARKER_BITS):
+        row, pair = divmod(bit, _MARKER_PAIRS_PER_ROW)
+        top, left = (1 + row) * block, (1 + 2 * pair) * block
+        cells = grey[top : top + block, left : left + 2 * block].astype(np.float64)
+        first, second = cells[inner, :block][:, inner].mean(), cells[inner, block:][:, inner].mean()
+        value |= int(first > second) << bit
+    return value
+
+
+def descent_kind(serial: int) -> ProductKind:
+    """The CE-4 LCAM product kind of frame ``serial`` of the descent (``LCAM-1-0000`` onwards)."""
+    return replace(KINDS["ce4-lcam"], instrument_field=f"LCAM-1-{serial:04d}")
+
+
+def descent_start(serial: int, rate: float = DESCENT_RATE) -> datetime:
+    """The start time of descent frame ``serial`` as names give it: whole seconds, so about ten frames share
+    each."""
+    return DESCENT_ORIGIN + timedelta(seconds=int(serial // rate))
+
+
+def descent_gains(count: int, flicker: float = 0.15, seed: int = 0) -> np.ndarray:
+    """Each frame's exposure relative to the mean: uniform within +-``flicker``, independent from frame to
+    frame."""
+    return np.random.default_rng([seed, 29]).uniform(1.0 - flicker, 1.0 + flicker, count)
+
+
+def write_descent_frame(
+    ground: np.ndarray,
+    index: int,
+    count: int,
+    directory: str | os.PathLike[str],
+    *,
+    size: int = 1024,
+    gain: float = 1.0,
+    zoom: float = 4.0,
+    level: float = 0.25,
+    compression: int | None = 80,
+    seed: int = 0,
+) -> Path:
+    """Write frame ``index`` of ``count`` of a descent onto ``ground`` (:func:`descent_ground`) as a CE-4
+    LCAM product (serial ``index``, named by :func:`descent_start`); returns the label's path.
+
+    The view (:func:`descent_view`) with its marker (:func:`paint_marker`) is recorded by the LCAM's sensor
+    model at an exposure that puts the ground's mean at ``level`` of full scale, times ``gain``; with
+    ``compression`` (a JPEG quality) the stored frame is then put through a block-transform codec, as the
+    camera's 8:1 compression does."""
+    view = paint_marker(descent_view(ground, index, count, size, zoom), index)
+    mean = float(srgb_to_linear(np.arange(256) / 255.0)[ground].mean())
+    model = SensorModel.for_kind("ce4-lcam", exposure=level / mean * gain)
+    raw = record(cv2.merge([view, view, view]), model, seed=seed * 100_003 + index).raw.astype(np.uint8)
+    if compression is not None:
+        ok, packed = cv2.imencode(".jpg", raw, [cv2.IMWRITE_JPEG_QUALITY, int(compression)])
+        raw = cv2.imdecode(packed, cv2.IMREAD_GRAYSCALE) if ok else raw
+    kind = descent_kind(index)
+    return write_product(kind, None, directory, pixels=raw, start=descent_start(index))
+
+
+def write_descent(
+    directory: str | os.PathLike[str],
+    count: int,
+    *,
+    size: int = 1024,
+    flicker: float = 0.15,
+    zoom: float = 4.0,
+    compression: int | None = 80,
+    corrupt: Sequence[int] = (),
+    seed: int = 0,
+) -> list[Path]:
+    """A descent of ``count`` LCAM frames (:func:`write_descent_frame`) written into ``directory``, each
+    ``size`` pixels square, with exposures flickering by up to +-``flicker`` (:func:`descent_gains`); the
+    data files of the frames in ``corrupt`` are cut short (truncated products). Returns the labels' paths in
+    frame order."""
+    ground = descent_ground(min(4096, max(size, int(size * zoom))), seed)
+    gains = descent_gains(count, flicker, seed)
+    labels = []
+    for index in range(count):
+        label = write_descent_frame(ground, index, count, directory, size=size, gain=float(gains[index]),
+                                    zoom=zoom, compression=compression, seed=seed)  # fmt: skip
+        if index in corrupt:
+            data = label.with_name(label.name[:-1])
+            data.write_bytes(data.read_bytes()[: size * size // 3])
+        labels.append(label)
+    return labels
