@@ -342,3 +342,29 @@ def test_cli_mode_arguments(tmp_path):
         capture_output=True, text=True,
     )  # fmt: skip
     assert bad.returncode == 2 and "3 comma-separated numbers" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_shared_stretch_holds_no_product_open_while_it_goes(tmp_path, monkeypatch):
+    # A set of thousands (a descent) must not keep every product's file and data mapped until the end.
+    import os
+
+    from farside import conversion
+    from farside.cli.convert import convert_paths
+    from farside.conversion import Request
+    from farside.synthetic import sequence_start, simulate_raw
+
+    scene = lunar_scene(48, 64, seed=4)
+    labels = [write_product("ce4-pcam-c", None, tmp_path / "in", pixels=simulate_raw(scene, (48, 64)),
+                            start=sequence_start(i)) for i in range(40)]  # fmt: skip
+    open_files = []
+    write = conversion.write_planned
+
+    def counting(planned, look=None):
+        open_files.append(len(os.listdir("/proc/self/fd")))
+        return write(planned, look)
+
+    monkeypatch.setattr(conversion, "write_planned", counting)
+    before = len(os.listdir("/proc/self/fd"))
+    assert convert_paths(labels, tmp_path / "out", Request(), shared=True) == 0
+    assert len(open_files) == 40 and len(list((tmp_path / "out").glob("*.png"))) == 40
+    assert max(open_files) <= before + 3  # the product being written, not all forty

@@ -70,6 +70,7 @@ def _build(tmp: Path, world, world_grid, camera, sweep, errors, gains, pixel_siz
     labels = write_sweep(world, world_grid, camera, sweep, tmp / "sweep", errors, pixel_size_um, gains=gains)
     sets, problems = find_sets(labels, tmp / "pano", Request())
     assert problems == [] and len(sets) == 1
+    assert all(item.product.image is None for item in sets[0])  # a release's sets hold no data mapped
     outcome = build_set(sets[0], tmp / "pano")
     assert outcome.problems == [] and outcome.output
     sidecar = json.loads(Path(f"{outcome.output}.json").read_text())

@@ -89,6 +89,24 @@ class Planned:
         """The product itself: its label and data file, resolved (a label and its data are one product)."""
         return (str(self.product.label_path.resolve()), str(self.product.data_path.resolve()))
 
+    def released(self) -> Planned:
+        """The same plan with its product's data no longer mapped: a set of thousands of products (a descent,
+        a release's sweeps) held as plans keeps no file open and no page of data; :meth:`reopened` maps it
+        again when its turn comes."""
+        from dataclasses import replace
+
+        return replace(self, product=replace(self.product, image=None))
+
+    def reopened(self) -> Planned:
+        """The plan with its product's data mapped (read again if :meth:`released`)."""
+        if self.product.image is not None:
+            return self
+        from dataclasses import replace
+
+        from farside.products.reader import read
+
+        return replace(self, product=read(self.product.label_path))
+
 
 def output_key(path: str | os.PathLike[str]) -> str:
     """The output name (without extension) a product path will get, known before the product is read: the
@@ -191,7 +209,7 @@ def execute(planned: Planned, look: Any = None) -> Outcome:
     """Render and write a planned product. Never raises for a bad product."""
     started = time.perf_counter()
     try:
-        written, rendered = write_planned(planned, look)
+        written, rendered = write_planned(planned.reopened(), look)
     except Exception as exc:  # one bad product never stops a run
         return Outcome(planned.path, "failed", error=failure_line(planned.path, exc), seconds=_since(started))
     warnings = rendered.warnings if rendered is not None else []
@@ -210,6 +228,7 @@ def shared_look(planned: Sequence[Planned]) -> tuple[Any, list[Outcome]]:
     def readable() -> Iterator[tuple[Planned, Any]]:
         for item in planned:
             try:
+                item = item.reopened()  # released again when the next one is read
                 yield item, pipeline.linearize(item.product, item.settings)
             except Exception as exc:
                 failures.append(Outcome(item.path, "failed", error=failure_line(item.path, exc)))

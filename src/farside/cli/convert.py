@@ -59,7 +59,7 @@ def convert_paths(paths: Sequence[Path], out_dir: Path, request: Request, shared
             yield planned
 
     if shared and not request.radiance:
-        every = list(planned_products())
+        every = [planned.released() for planned in planned_products()]
         look, failed = shared_look(every)
         for outcome in failed:
             report(outcome)

@@ -582,7 +582,7 @@ def find_sets(paths: Sequence[Any], out_dir: Any, request: Any) -> tuple[list[li
             continue
         if item.identity not in seen:
             seen.add(item.identity)
-            planned.append(item)
+            planned.append(item.released())
     planned.sort(key=lambda p: (p.product.meta.start_time is None, p.product.meta.start_time, p.path))
     groups = group_sets([p.product.meta for p in planned])
     return [[planned[i] for i in indices] for indices in groups], problems
@@ -615,6 +615,7 @@ def build_set(
         if item.path in broken:
             continue
         try:
+            item = item.reopened()
             image = render(item.product, item.settings, look).image
             if image.ndim == 2:
                 image = np.dstack([image] * 3)
