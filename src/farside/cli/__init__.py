@@ -14,11 +14,11 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from farside.cli import catalog, convert, fetch, info, panorama, process, profiles
+from farside.cli import catalog, convert, fetch, gallery, info, panorama, process, profiles
 from farside.cli.common import error
 from farside.errors import FarsideError
 
-COMMANDS = (convert, info, profiles, catalog, process, fetch, panorama)
+COMMANDS = (convert, info, profiles, catalog, process, fetch, panorama, gallery)
 
 
 class Parser(argparse.ArgumentParser):
