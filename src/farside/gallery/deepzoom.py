@@ -50,9 +50,17 @@ def tile_box(column: int, row: int, size: tuple[int, int], tile: int = TILE_SIZE
     return x0, y0, min(size[0], (column + 1) * tile + overlap), min(size[1], (row + 1) * tile + overlap)
 
 
-def halve(rows: np.ndarray) -> np.ndarray:
+def halve(rows: np.ndarray, chunk: int = 32) -> np.ndarray:
     """An even number of rows halved both ways by 2 x 2 means (an odd last column is paired with itself);
-    with an alpha channel (2 or 4 channels) colour is averaged weighted by alpha."""
+    with an alpha channel (2 or 4 channels) colour is averaged weighted by alpha. Works ``chunk`` rows at a
+    time, so that its 32-bit sums stay small beside a wide strip."""
+    out = np.empty((len(rows) // 2, -(-rows.shape[1] // 2), *rows.shape[2:]), np.uint8)
+    for top in range(0, len(rows), chunk):
+        out[top // 2 : (top + chunk) // 2] = _halve(rows[top : top + chunk])
+    return out
+
+
+def _halve(rows: np.ndarray) -> np.ndarray:
     if rows.shape[1] % 2:
         rows = np.concatenate([rows, rows[:, -1:]], axis=1)
     wide = rows.astype(np.uint32)
@@ -63,10 +71,8 @@ def halve(rows: np.ndarray) -> np.ndarray:
         sums = weighted[0::2, 0::2] + weighted[1::2, 0::2] + weighted[0::2, 1::2] + weighted[1::2, 1::2]
         weight = quads[..., -1:]
         colour = np.where(weight > 0, (sums + weight // 2) // np.maximum(weight, 1), 0)
-        out = np.concatenate([colour, (weight + 2) // 4], axis=-1)
-    else:
-        out = (quads + 2) // 4
-    return out.astype(np.uint8)
+        return np.concatenate([colour, (weight + 2) // 4], axis=-1).astype(np.uint8)
+    return ((quads + 2) // 4).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,8 @@ class _Level:
 
     def __init__(self, index: int, size: tuple[int, int], writer: _Writer, below: _Level | None) -> None:
         self.index, self.size, self.writer, self.below = index, size, writer, below
-        self.rows: np.ndarray | None = None  # rows kept, starting at row self.top
+        self.blocks: list[np.ndarray] = []  # rows kept, starting at row self.top, in blocks as they came
+        self.held = 0
         self.top = 0
         self.received = 0
         self.next_row = 0  # the next row of tiles to write
@@ -105,7 +112,8 @@ class _Level:
         self.received += len(rows)
         if self.kept is not None:
             self.kept.append(rows)
-        self.rows = rows if self.rows is None else np.concatenate([self.rows, rows])
+        self.blocks.append(rows)
+        self.held += len(rows)
         self._write_ready()
         if self.below is not None:
             paired = rows if self.odd is None else np.concatenate([self.odd, rows])
@@ -126,18 +134,19 @@ class _Level:
     def _write_ready(self) -> None:
         tile, overlap = self.writer.tile, self.writer.overlap
         width, height = self.size
-        while self.rows is not None and self.next_row * tile < height:
+        while self.next_row * tile < height:
             bottom = min(height, (self.next_row + 1) * tile + overlap)
-            if self.top + len(self.rows) < bottom:
+            if self.top + self.held < bottom:
                 return
+            rows = self.blocks[0] if len(self.blocks) == 1 else np.concatenate(self.blocks)
             for column in range(-(-width // tile)):
                 x0, y0, x1, y1 = tile_box(column, self.next_row, self.size, tile, overlap)
-                piece = self.rows[y0 - self.top : y1 - self.top, x0:x1]
+                piece = rows[y0 - self.top : y1 - self.top, x0:x1]
                 self.writer.write(self.index, column, self.next_row, piece)
             self.next_row += 1
             keep_from = max(self.top, self.next_row * tile - overlap)
-            self.rows = self.rows[keep_from - self.top :]
-            self.top = keep_from
+            rest = rows[keep_from - self.top :].copy()  # a copy, so the rows before it can go
+            self.blocks, self.held, self.top = [rest], len(rest), keep_from
 
 
 class _Writer:
@@ -148,7 +157,8 @@ class _Writer:
                  overlap: int, threads: int) -> None:  # fmt: skip
         self.folder, self.encode, self.extension = folder, encode, extension
         self.tile, self.overlap = tile, overlap
-        self.pool = ThreadPoolExecutor(max(1, threads)) if threads > 1 else None
+        self.threads = max(1, threads)
+        self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
         self.pending: deque[Future] = deque()
         self.count = 0
         self.made: set[int] = set()
@@ -162,8 +172,9 @@ class _Writer:
         if self.pool is None:
             path.write_bytes(self.encode(piece))
             return
-        self.pending.append(self.pool.submit(lambda: path.write_bytes(self.encode(piece.copy()))))
-        while len(self.pending) > 64:
+        piece = piece.copy()  # its own, so the level's rows can go while it waits
+        self.pending.append(self.pool.submit(lambda: path.write_bytes(self.encode(piece))))
+        while len(self.pending) > 4 * self.threads:
             self.pending.popleft().result()
 
     def close(self) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numba as nb
 import numpy as np
 
-STRIP_ROWS = 256
+STRIP_ROWS = 64  # rows read at a time: a strip of a 42,000-pixel-wide panorama is then 10 MB
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # PNG colour type -> samples per pixel (palette images excluded)
 
@@ -244,9 +244,10 @@ def _png_strips(path: Path, rows: int) -> Iterator[np.ndarray]:
                 continue
             pending += decompressor.decompress(block)
         count = want // line
-        filtered = np.frombuffer(bytes(pending[:want]), np.uint8).reshape(count, line)
-        del pending[:want]
+        filtered = np.frombuffer(pending, np.uint8, count=want).reshape(count, line)
         raw = _unfilter(filtered, prior, bpp)
+        del filtered  # the view must go before the buffer can shrink
+        del pending[:want]
         prior = raw[-1].copy()
         done += count
         if sample_bytes == 2:

@@ -151,7 +151,7 @@ def build(
                 report.made += 1
             if progress is not None:
                 progress(done, len(todo))
-    report.removed = sum(1 for key in previous if key not in entries)
+    report.removed = sum(1 for key in manifest.get("items", {}) if key not in entries)
     report.items = len(entries)
     _write_site(site, entries, manifest, options, title or "farside gallery")
     report.seconds = time.perf_counter() - started

@@ -125,6 +125,8 @@ def make(task: Task, tiles_url: str) -> Made:
 
 def movie_poster(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     """A movie's first frame (RGB) and what its container says: frames, frame rate, duration."""
+    # FFmpeg (inside OpenCV) prints its own complaints about a broken file; the caller's one line says it.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     capture = cv2.VideoCapture(os.fspath(path))
     try:
         ok, frame = capture.read() if capture.isOpened() else (False, None)
