@@ -51,7 +51,10 @@ def details(site: Path) -> dict:
     for shard in catalogue(site)["shards"]:
         text = (site / shard).read_text(encoding="utf-8")
         assert text.startswith("FARSIDE_DETAIL(") and text.endswith(");\n")
-        out.update(json.loads(text[len("FARSIDE_DETAIL(") : -3]))
+        shard, shared = json.loads("[" + text[len("FARSIDE_DETAIL(") : -3] + "]")
+        for detail in shard.values():  # shared sections are named by digest
+            detail["sections"] = [shared[s] if isinstance(s, str) else s for s in detail["sections"]]
+        out.update(shard)
     return out
 
 
@@ -314,6 +317,31 @@ def test_deep_zoom_tiles_reassemble_to_the_image(gallery_outputs, tmp_path):
     assert peak < 0.2 * width * height * 4, (
         f"{peak / 1e6:.0f} MB for a {width * height * 4 / 1e6:.0f} MB image"
     )
+
+
+def test_halving_averages_2_by_2_and_weights_colour_by_alpha():
+    rng = np.random.default_rng(7)
+    for channels in (1, 3, 4):
+        pixels = rng.integers(0, 256, (6, 7, channels), dtype=np.uint8)
+        if channels == 4:
+            pixels[:2, :, 3] = 0  # uncovered: its colour must not count
+            pixels[2:4, :2, 3] = 255
+        padded = np.concatenate([pixels, pixels[:, -1:]], axis=1).astype(
+            np.int64
+        )  # an odd column pairs itself
+        quads = padded.reshape(3, 2, 4, 2, channels).transpose(0, 2, 1, 3, 4).reshape(3, 4, 4, channels)
+        if channels == 4:
+            weight = quads[..., 3].sum(axis=2)
+            sums = (quads[..., :3] * quads[..., 3:]).sum(axis=2)
+            colour = np.where(
+                weight[..., None] > 0, (sums + weight[..., None] // 2) // np.maximum(weight, 1)[..., None], 0
+            )
+            expected = np.concatenate([colour, ((weight + 2) // 4)[..., None]], axis=-1)
+        else:
+            expected = (quads.sum(axis=2) + 2) // 4
+        got = halve(pixels if channels > 1 else pixels[:, :, 0])
+        assert np.array_equal(got.reshape(expected.shape), expected), channels
+    assert halve(np.full((2, 2, 4), [200, 100, 50, 0], np.uint8)).tolist() == [[[0, 0, 0, 0]]]
 
 
 def test_streamed_png_and_tiled_tiff_read_like_whole_images(tmp_path):

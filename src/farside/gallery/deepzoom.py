@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numba as nb
 import numpy as np
 
 TILE_SIZE = 254
@@ -50,29 +51,39 @@ def tile_box(column: int, row: int, size: tuple[int, int], tile: int = TILE_SIZE
     return x0, y0, min(size[0], (column + 1) * tile + overlap), min(size[1], (row + 1) * tile + overlap)
 
 
-def halve(rows: np.ndarray, chunk: int = 32) -> np.ndarray:
-    """An even number of rows halved both ways by 2 x 2 means (an odd last column is paired with itself);
-    with an alpha channel (2 or 4 channels) colour is averaged weighted by alpha. Works ``chunk`` rows at a
-    time, so that its 32-bit sums stay small beside a wide strip."""
-    out = np.empty((len(rows) // 2, -(-rows.shape[1] // 2), *rows.shape[2:]), np.uint8)
-    for top in range(0, len(rows), chunk):
-        out[top // 2 : (top + chunk) // 2] = _halve(rows[top : top + chunk])
-    return out
+def halve(rows: np.ndarray) -> np.ndarray:
+    """An even number of rows halved both ways by 2 x 2 means, rounded (an odd last column is paired with
+    itself); with an alpha channel (2 or 4 channels) colour is averaged weighted by alpha."""
+    pixels = rows if rows.ndim == 3 else rows[:, :, None]
+    out = np.empty((len(pixels) // 2, -(-pixels.shape[1] // 2), pixels.shape[2]), np.uint8)
+    _halve(np.ascontiguousarray(pixels), out, pixels.shape[2] in (2, 4))
+    return out if rows.ndim == 3 else out[:, :, 0]
 
 
-def _halve(rows: np.ndarray) -> np.ndarray:
-    if rows.shape[1] % 2:
-        rows = np.concatenate([rows, rows[:, -1:]], axis=1)
-    wide = rows.astype(np.uint32)
-    quads = wide[0::2, 0::2] + wide[1::2, 0::2] + wide[0::2, 1::2] + wide[1::2, 1::2]
-    if rows.ndim == 3 and rows.shape[2] in (2, 4):
-        alpha = wide[..., -1:]
-        weighted = wide[..., :-1] * alpha
-        sums = weighted[0::2, 0::2] + weighted[1::2, 0::2] + weighted[0::2, 1::2] + weighted[1::2, 1::2]
-        weight = quads[..., -1:]
-        colour = np.where(weight > 0, (sums + weight // 2) // np.maximum(weight, 1), 0)
-        return np.concatenate([colour, (weight + 2) // 4], axis=-1).astype(np.uint8)
-    return ((quads + 2) // 4).astype(np.uint8)
+@nb.njit(cache=True, nogil=True)
+def _halve(rows: np.ndarray, out: np.ndarray, alpha: bool) -> None:  # pragma: no cover - compiled
+    height, width, channels = out.shape
+    last = rows.shape[1] - 1
+    colours = channels - 1 if alpha else channels
+    for y in range(height):
+        for x in range(width):
+            xs = (2 * x, min(2 * x + 1, last))
+            if alpha:
+                weight = 0
+                for dy in range(2):
+                    for dx in xs:
+                        weight += np.int64(rows[2 * y + dy, dx, channels - 1])
+                out[y, x, channels - 1] = (weight + 2) // 4
+            for c in range(colours):
+                total = 0
+                for dy in range(2):
+                    for dx in xs:
+                        value = np.int64(rows[2 * y + dy, dx, c])
+                        total += value * np.int64(rows[2 * y + dy, dx, channels - 1]) if alpha else value
+                if not alpha:
+                    out[y, x, c] = (total + 2) // 4
+                else:
+                    out[y, x, c] = (total + weight // 2) // weight if weight else 0
 
 
 @dataclass(frozen=True)

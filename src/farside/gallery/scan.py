@@ -58,41 +58,36 @@ def find_outputs(
     found: dict[Path, Output] = {}
     problems: list[str] = []
     seen: set[Path] = set()
+    skip = exclude.resolve() if exclude else None
     for source in sources:
-        root = Path(source).resolve()
-        for path in _walk(root, exclude.resolve() if exclude else None):
-            if path in seen:
+        for folder, names in _folders(Path(source).resolve(), skip):
+            if folder in seen:
                 continue
-            seen.add(path)
-            name = path.name
-            if _is_media(name):
-                sidecar = path.with_name(name + ".json")
-                if sidecar.is_file():
-                    found[path] = Output(path, sidecar)
-                else:
-                    problems.append(f"{path}: no sidecar ({sidecar.name}); left out")
-            elif name.endswith(".json") and _is_media(name[:-5]):
-                media = path.with_name(name[:-5])
-                if not media.is_file():
-                    problems.append(f"{path}: its output {media.name} is missing; left out")
+            seen.add(folder)
+            for name in sorted(names):
+                if _is_media(name):
+                    if name + ".json" in names:
+                        found[folder / name] = Output(folder / name, folder / (name + ".json"))
+                    else:
+                        problems.append(f"{folder / name}: no sidecar ({name}.json); left out")
+                elif name.endswith(".json") and _is_media(name[:-5]) and name[:-5] not in names:
+                    problems.append(f"{folder / name}: its output {name[:-5]} is missing; left out")
     return [found[p] for p in sorted(found)], problems
 
 
-def _walk(root: Path, exclude: Path | None) -> Iterator[Path]:
-    if root.is_file():  # an output or a sidecar named on its own: it and its partner
-        partner = root.with_name(root.name[:-5] if root.name.endswith(".json") else root.name + ".json")
-        yield root
-        if partner.is_file():
-            yield partner
+def _folders(root: Path, exclude: Path | None) -> Iterator[tuple[Path, set[str]]]:
+    """Each folder under ``root`` with the names of the files in it (listed once: pairing an output with
+    its sidecar is then a look-up, not a file-system call); a file named on its own, with its partner."""
+    if root.is_file():
+        partner = root.name[:-5] if root.name.endswith(".json") else root.name + ".json"
+        yield root.parent, {root.name} | ({partner} if (root.parent / partner).is_file() else set())
         return
     for folder, folders, files in os.walk(root):
         here = Path(folder)
         folders[:] = sorted(
             f for f in folders if not f.startswith(".") and (exclude is None or here / f != exclude)
         )
-        for name in sorted(files):
-            if not name.startswith(".") and not name.endswith(".part"):
-                yield here / name
+        yield here, {name for name in files if not name.startswith(".") and not name.endswith(".part")}
 
 
 def read_sidecar(path: Path) -> dict[str, Any]:

@@ -53,6 +53,7 @@ PACKAGE = Path(__file__).resolve().parent
 STATIC = PACKAGE / "static"
 TEMPLATE = PACKAGE / "templates" / "index.html"
 ITEMS_PER_SHARD = 128
+SHARED_SECTION_BYTES = 200
 SEARCH_NAMES = 1000  # product names an item can be searched by
 COLUMNS = ("id", "kind", "mission", "instrument", "camera", "mode", "sequence", "time", "thumb_width",
            "thumb_height", "shard", "search")  # fmt: skip
@@ -108,11 +109,14 @@ def build(
     }
     manifest = _load_manifest(site)
     previous = manifest.get("items", {}) if manifest.get("options") == options else {}
+    # Sections many items share (a profile's settings) are held once, by digest (see _share).
+    sections: dict[str, Any] = manifest.get("sections", {}) if previous else {}
     outputs, problems = scan.find_outputs(sources, exclude=site)
     report.problems.extend(problems)
     ids = assign_ids([o.media for o in outputs])
     entries: dict[str, dict[str, Any]] = {}
-    todo: list[tuple[scan.Output, str, list[list[int]], dict[str, Any], scan.Fields]] = []
+    present = _listing(site)
+    todo: list[tuple[scan.Output, str, list[list[int]]]] = []
     for output in outputs:
         key = str(output.media)
         try:
@@ -121,17 +125,12 @@ def build(
             report.problems.append(f"{output.media}: {exc.strerror or exc}; left out")
             continue
         old = previous.get(key)
-        if old and old["stamp"] == stamp and old["id"] == ids[output.media] and _present(site, old):
+        if old and old["stamp"] == stamp and old["id"] == ids[output.media] and _present(present, old):
             entries[key] = old
             continue
-        try:
-            sidecar = scan.read_sidecar(output.sidecar)
-        except (ValueError, OSError) as exc:
-            report.problems.append(str(exc) if isinstance(exc, ValueError) else f"{output.sidecar}: {exc}")
-            continue
-        todo.append((output, ids[output.media], stamp, sidecar, scan.describe(sidecar, output.media.name)))
+        todo.append((output, ids[output.media], stamp))
     report.kept = len(entries)
-    catalog = _catalog(db, todo)
+    catalog = _catalog(db) if todo else {}
     workers = max(1, workers or os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) as pool:
         futures = {
@@ -144,16 +143,21 @@ def build(
             output = futures[future][0]
             try:
                 entry = future.result()
+            except _LeftOut as exc:
+                report.problems.append(str(exc))
             except (ValueError, OSError, MemoryError) as exc:
                 report.problems.append(_failure(output.media, exc))
             else:
-                entries[str(output.media)] = entry
+                entries[str(output.media)] = _share(entry, sections)
                 report.made += 1
             if progress is not None:
                 progress(done, len(todo))
     report.removed = sum(1 for key in manifest.get("items", {}) if key not in entries)
     report.items = len(entries)
-    _write_site(site, entries, manifest, options, title or "farside gallery")
+    title = title or "farside gallery"
+    same = not report.made and not report.removed and previous and manifest.get("title") == title
+    if not (same and manifest.get("assets") == _assets_version() and _complete(site, manifest)):
+        _write_site(site, entries, sections, manifest, options, title)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -167,20 +171,22 @@ def assign_ids(paths: Iterable[Path]) -> dict[Path, str]:
     >>> ids[Path("/a/y.png")], ids[Path("/a/x.png")] != ids[Path("/b/x.png")]
     ('y.png', True)
     """
-    paths = list(paths)
+    safe = {path: safe_file_name(path.name) for path in paths}
     names: dict[str, int] = {}
-    for path in paths:
-        name = safe_file_name(path.name)
+    for name in safe.values():
         names[name.lower()] = names.get(name.lower(), 0) + 1
     out = {}
-    for path in paths:
-        name = safe_file_name(path.name)
+    for path, name in safe.items():
         if names[name.lower()] > 1:
             digest = hashlib.sha1(str(path.parent).encode()).hexdigest()[:8]
             stem, dot, extension = name.partition(".")
             name = f"{stem}-{digest}{dot}{extension}"
         out[path] = name
     return out
+
+
+class _LeftOut(ValueError):
+    """An output left out, with the whole line that says why."""
 
 
 def _failure(path: Path, exc: BaseException) -> str:
@@ -201,8 +207,17 @@ def _stamp(output: scan.Output) -> list[list[int]]:
     return stamp
 
 
-def _present(site: Path, entry: dict[str, Any]) -> bool:
-    return all((site / name).exists() for name in entry["files"])
+def _listing(site: Path) -> set[str]:
+    """The names, relative to the site, of what its item folders hold (listed once, not a call per file)."""
+    names = set()
+    for folder in ("thumbs", "media", "tiles"):
+        with os.scandir(site / folder) as entries:
+            names.update(f"{folder}/{entry.name}" for entry in entries)
+    return names
+
+
+def _present(listing: set[str], entry: dict[str, Any]) -> bool:
+    return all(name in listing for name in entry["files"])
 
 
 def _url(*parts: str) -> str:
@@ -214,14 +229,20 @@ def _make_entry(
     output: scan.Output,
     item_id: str,
     stamp: list[list[int]],
-    sidecar: dict[str, Any],
-    fields: scan.Fields,
     catalog: dict[str, dict[str, str | None]],
     tile_above: int,
     threads: int,
 ) -> dict[str, Any]:
-    """Make one item's files (thumbnail, tiles, media links) and its entry: the row and detail the site
-    shows, with the files it owns."""
+    """Read one item's sidecar, make its files (thumbnail, tiles, media links) and its entry: the row and
+    detail the site shows, with the files it owns. (Sidecars are read here, on the worker, so that no more
+    than a few are held at once.)"""
+    try:
+        sidecar = scan.read_sidecar(output.sidecar)
+    except ValueError as exc:
+        raise _LeftOut(str(exc)) from None
+    except OSError as exc:
+        raise _LeftOut(_failure(output.sidecar, exc)) from None
+    fields = scan.describe(sidecar, output.media.name)
     digest = hashlib.sha1(json.dumps(stamp).encode()).hexdigest()[:8]
     tiles_name = f"{item_id}-{digest}_files"
     task = Task(output.media, fields.kind, site / "thumbs" / f"{item_id}.webp", site / "tiles" / tiles_name,
@@ -320,21 +341,18 @@ def _products(site: Path, sidecar: dict[str, Any], catalog: dict[str, dict[str, 
     return out
 
 
-def _catalog(
-    db: str | os.PathLike[str] | None, todo: list[tuple[Any, ...]]
-) -> dict[str, dict[str, str | None]]:
-    """Label and data paths of the products the items to make name, from a catalog (read only)."""
-    if db is None or not todo:
+def _catalog(db: str | os.PathLike[str] | None) -> dict[str, dict[str, str | None]]:
+    """Label and data paths of every product in a catalog (opened read only), by product id: a release's
+    catalog is small beside its images, and workers then look products up without a connection each."""
+    if db is None:
         return {}
-    ids = sorted({pid for job in todo for pid in job[4].products})
     uri = Path(db).resolve().as_uri() + "?mode=ro"
     rows: dict[str, dict[str, str | None]] = {}
     with sqlite3.connect(uri, uri=True) as connection:
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT product_id, label_path, data_path FROM products WHERE product_id IN ({marks})"
-            for product_id, label, data in connection.execute(query, chunk):
+        for product_id, label, data in connection.execute(
+            "SELECT product_id, label_path, data_path FROM products"
+        ):
+            if product_id:
                 rows[product_id] = {"label_path": label, "data_path": data}
     return rows
 
@@ -383,9 +401,27 @@ def _shard_count(items: int) -> int:
     return count
 
 
+def _share(entry: dict[str, Any], sections: dict[str, Any]) -> dict[str, Any]:
+    """The entry with each large section of its detail (``SHARED_SECTION_BYTES`` or more, as JSON) put in
+    ``sections`` under a digest of it and named by that digest: thousands of frames processed alike have
+    the same settings, which then take room once in the manifest and once in each detail shard."""
+    shared = []
+    for section in entry["detail"]["sections"]:
+        text = json.dumps(section, separators=(",", ":"), ensure_ascii=False)
+        if len(text) < SHARED_SECTION_BYTES:
+            shared.append(section)
+            continue
+        digest = hashlib.sha1(text.encode()).hexdigest()[:16]
+        sections.setdefault(digest, section)
+        shared.append(digest)
+    entry["detail"]["sections"] = shared
+    return entry
+
+
 def _write_site(
     site: Path,
     entries: dict[str, dict[str, Any]],
+    sections: dict[str, Any],
     manifest: dict[str, Any],
     options: dict[str, Any],
     title: str,
@@ -398,8 +434,13 @@ def _write_site(
         details[shard_of[entry["id"]]][entry["id"]] = entry["detail"]
     shard_names = []
     for detail in details:
+        used = sorted({s for d in detail.values() for s in d["sections"] if isinstance(s, str)})
         payload = (
-            "FARSIDE_DETAIL(" + json.dumps(detail, separators=(",", ":"), ensure_ascii=False) + ");\n"
+            "FARSIDE_DETAIL("
+            + json.dumps(detail, separators=(",", ":"), ensure_ascii=False)
+            + ","
+            + json.dumps({d: sections[d] for d in used}, separators=(",", ":"), ensure_ascii=False)
+            + ");\n"
         ).encode()
         name = f"data/detail/{hashlib.sha1(payload).hexdigest()[:16]}.js"
         if not (site / name).is_file():
@@ -451,12 +492,27 @@ def _write_site(
     new_manifest = {
         "format": FORMAT,
         "options": options,
+        "title": title,
+        "assets": _assets_version(),
         "shards": shard_names,
         "previous_shards": sorted(set(manifest.get("shards", [])) - set(shard_names)),
         "items": entries,
+        "sections": {
+            d: sections[d]
+            for d in sorted(
+                {s for e in entries.values() for s in e["detail"]["sections"] if isinstance(s, str)}
+            )
+        },
     }
     write_atomic(site / MANIFEST, json.dumps(new_manifest, separators=(",", ":")).encode())
     _remove_unused(site, entries, manifest, kept_shards)
+
+
+def _complete(site: Path, manifest: dict[str, Any]) -> bool:
+    """Whether the site has what its manifest says was written last: nothing to write again when no item
+    changed."""
+    names = ["index.html", "data/items.js", *manifest.get("shards", [])]
+    return all((site / name).is_file() for name in names)
 
 
 def _remove_unused(

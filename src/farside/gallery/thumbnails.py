@@ -48,8 +48,9 @@ def shrink(image: np.ndarray, box: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def encode_webp(image: np.ndarray, quality: int = THUMB_QUALITY) -> bytes:
-    """WebP bytes of a uint8 grey, grey + alpha, RGB or RGBA image."""
+def encode_webp(image: np.ndarray, quality: int = THUMB_QUALITY, method: int = 2) -> bytes:
+    """WebP bytes of a uint8 grey, grey + alpha, RGB or RGBA image. ``method`` trades time for size: 2
+    takes half the time of the encoder's default (4) for files about 5 % larger."""
     from PIL import Image
 
     if image.ndim == 3 and image.shape[2] == 2:  # WebP has no grey + alpha: spread the grey
@@ -57,7 +58,7 @@ def encode_webp(image: np.ndarray, quality: int = THUMB_QUALITY) -> bytes:
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     stream = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image)).save(stream, "WEBP", quality=quality, method=4)
+    Image.fromarray(np.ascontiguousarray(image)).save(stream, "WEBP", quality=quality, method=method)
     return stream.getvalue()
 
 
@@ -104,7 +105,7 @@ def make(task: Task, tiles_url: str) -> Made:
         try:
             pyramid = write_pyramid(
                 raster.strips(), raster.width, raster.height, building,
-                lambda tile: encode_webp(tile, TILE_QUALITY), threads=task.threads,
+                lambda tile: encode_webp(tile, TILE_QUALITY, method=1), threads=task.threads,
                 preview_box=(box[0] * 2, box[1] * 2),
             )  # fmt: skip
             (building / "image.dzi").write_text(dzi_xml(pyramid))

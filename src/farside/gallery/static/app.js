@@ -204,7 +204,12 @@
   var osdLoad = null;
   var projection = null;
 
-  window.FARSIDE_DETAIL = function (shard) { Object.assign(details, shard); };
+  var sharedSections = {};
+  // A shard: each item's detail, and the sections many items share (named in an item's list by digest).
+  window.FARSIDE_DETAIL = function (shard, shared) {
+    Object.assign(details, shard);
+    Object.assign(sharedSections, shared || {});
+  };
 
   function loadScript(src) {
     return new Promise(function (resolve, reject) {
@@ -326,6 +331,7 @@
   function metaHtml(it, d) {
     var out = [];
     d.sections.forEach(function (section) {
+      if (typeof section === "string") section = sharedSections[section] || ["", []];
       out.push("<section><h3>" + escapeHtml(section[0]) + "</h3><dl>");
       section[1].forEach(function (row) {
         out.push("<dt>" + escapeHtml(row[0]) + "</dt><dd>" + escapeHtml(row[1]) + "</dd>");
