@@ -41,9 +41,10 @@ def outputs(work: Path) -> list[Path]:
     right = replace(KINDS["ce4-pcam-c"], instrument_field="PCAMR-C-006", instrument_id="PCAMR")
     half = (864, 1176)
     labels, pairs = [], []
-    for n, scene in enumerate([1, 3, 23]):  # both eyes, seconds apart
-        left = write_product("ce4-pcam-c", kodak(scene), release, shape=half, start=sequence_start(4 * n))
-        second = write_product(right, kodak(scene), release, shape=half, start=sequence_start(4 * n + 1))
+    for n, scene in enumerate([1, 3, 23]):  # both eyes, seconds apart; the right one 270 mm to the right
+        picture = kodak(scene)
+        left = write_product("ce4-pcam-c", picture[:, 16:], release, shape=half, start=sequence_start(4 * n))
+        second = write_product(right, picture[:, :-16], release, shape=half, start=sequence_start(4 * n + 1))
         labels += [left, second]
         pairs.append((left, second))
     for n, scene in enumerate([5, 7]):
@@ -56,10 +57,10 @@ def outputs(work: Path) -> list[Path]:
     for n, scene in enumerate([13, 21]):
         labels.append(write_product("ce5-pcam", kodak(scene), release, shape=half,
                                     start=datetime(2020, 12, 2, 23, 10, 7 * n, tzinfo=UTC)))  # fmt: skip
-    frames = synthetic.convert_products(labels, converted)
-    made = dict(zip(labels, frames, strict=True))
+    synthetic.convert_products(labels, converted)
     left, second = pairs[0]
-    synthetic.write_anaglyph(converted, made[left], made[second], left, second)
+    eyes = synthetic.convert_products([left, second], work / "pair", shared_look=True)  # the eyes alike
+    synthetic.write_anaglyph(converted, *eyes, left, second)
     synthetic.write_movie(converted / "landing.mp4", synthetic.descent_frames(40, 320),
                           synthetic.landing_names(40))  # fmt: skip
     panorama = synthetic.write_sweep_panorama(work / "sweep", work / "pano", columns=6, tiers=2)
@@ -70,10 +71,9 @@ def compressed(png: bytes) -> bytes:
     """A screenshot as a palette PNG small enough for the README."""
     image = Image.open(io.BytesIO(png)).convert("RGB")
     for colours in (256, 192, 128, 96, 64):
-        stream = io.BytesIO()
-        image.quantize(colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
-            stream, "PNG", optimize=True
-        )
+        palette = image.quantize(colours, method=Image.Quantize.MEDIANCUT)
+        stream = io.BytesIO()  # dithered, so skies and gradients do not band
+        image.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG).save(stream, "PNG", optimize=True)
         if stream.tell() <= LIMIT:
             return stream.getvalue()
     raise SystemExit(f"a screenshot stays above {LIMIT} bytes")
@@ -93,7 +93,7 @@ def main() -> None:
             raise SystemExit("\n".join(report.problems))
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))

@@ -111,7 +111,8 @@ def test_the_index_loads_counts_filters_and_searches(site, browser, gallery_outp
         "All (8)", "Anaglyphs (1)", "Frames (5)", "Movies (1)", "Panoramas (1)",
     ]  # fmt: skip
     groups = page.locator(".group h2").all_inner_texts()
-    assert groups[0].startswith("CE4 · LCAM · sequence 0000")  # the landing comes first
+    # The landing comes first: the movie of 3 January and a landing-camera frame, one sequence.
+    assert groups[0].startswith("CE4 · LCAM · sequence 0001 · 2019-01-03") and groups[0].endswith("2")
     assert any(g.startswith("CE4 · PCAM · sequence 0001 · 2019-01-04") and g.endswith("3") for g in groups)
     # A filter narrows the items and the other menus' counts follow it.
     page.select_option("#f-instrument", "PCAM")

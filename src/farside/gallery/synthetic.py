@@ -28,11 +28,20 @@ def write_sidecar(output: Path, description: dict[str, Any]) -> Path:
     return path
 
 
-def convert_products(labels: Sequence[Path], out_dir: Path) -> list[Path]:
-    """Convert each product with farside's default settings into ``out_dir``; returns the outputs."""
+def convert_products(labels: Sequence[Path], out_dir: Path, shared_look: bool = False) -> list[Path]:
+    """Convert each product with farside's default settings into ``out_dir``; returns the outputs. With
+    ``shared_look``, one white balance and stretch for them all (as ``--shared-stretch``): a stereo pair's
+    eyes then match."""
     import farside
 
-    return [farside.convert(label, out_dir)[0] for label in labels]
+    if not shared_look:
+        return [farside.convert(label, out_dir)[0] for label in labels]
+    from farside.conversion import Request, plan, write_planned
+    from farside.conversion import shared_look as look_of
+
+    planned = [plan(label, out_dir, Request()) for label in labels]
+    look, _ = look_of(planned)
+    return [write_planned(item, look)[0] for item in planned]
 
 
 def anaglyph(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -109,7 +118,7 @@ def landing_names(count: int, start: datetime | None = None) -> list[str]:
     names = []
     for index in range(count):
         stamp = (start + timedelta(seconds=index // 10)).strftime("%Y%m%d%H%M%S")
-        names.append(f"CE4_GRAS_LCAM-1-{index:04d}_SCI_N_{stamp}_{stamp}_0000_A.2AL")
+        names.append(f"CE4_GRAS_LCAM-1-{index:04d}_SCI_N_{stamp}_{stamp}_0001_A.2AL")
     return names
 
 
