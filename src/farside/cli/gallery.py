@@ -25,9 +25,7 @@ def cmd_gallery(args: argparse.Namespace) -> int:
     if args.sources:
         sources = existing_inputs(args.sources)
         site = writable_folder(args.output)
-        report = build(
-            sources, site, title=args.title, db=db, workers=args.workers, tile_above=args.tile_above
-        )
+        report = _build_with_progress(build, sources, site, args, db)
         for problem in report.problems:
             error(problem)
         print(
@@ -56,6 +54,21 @@ def cmd_gallery(args: argparse.Namespace) -> int:
                 print("stopped", file=sys.stderr)
                 return 1 if failed else 0
     return 1 if failed else 0
+
+
+def _build_with_progress(build, sources, site, args, db):
+    """The build, with a progress bar on a terminal (none when the output goes to a file or a pipe)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    with Progress(*columns, disable=not sys.stderr.isatty(), transient=True) as progress:
+        task = progress.add_task("thumbnails", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        return build(sources, site, title=args.title, db=db, workers=args.workers,
+                     tile_above=args.tile_above, progress=advance)  # fmt: skip
 
 
 PORT = checked(int, lambda n: 0 <= n <= 65535, "a port number (0: any free port)")

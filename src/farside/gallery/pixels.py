@@ -22,6 +22,11 @@ from pathlib import Path
 
 import numba as nb
 import numpy as np
+from PIL import Image
+
+# Outputs are the user's own files, and a JPEG panorama is legitimately larger than Pillow's guard against
+# decompression bombs from strangers (89 megapixels).
+Image.MAX_IMAGE_PIXELS = None
 
 STRIP_ROWS = 64  # rows read at a time: a strip of a 42,000-pixel-wide panorama is then 10 MB
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -63,7 +68,7 @@ def open_raster(path: str | os.PathLike[str]) -> Raster:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages.first
             return Raster(path, int(page.imagewidth), int(page.imagelength))
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
@@ -109,8 +114,9 @@ def _float_white(image: np.ndarray) -> float:
     return white if white > 0 else 1.0
 
 
-def read_whole(path: str | os.PathLike[str]) -> np.ndarray:
-    """The whole image as uint8 (H, W, channels) or (H, W)."""
+def read_whole(path: str | os.PathLike[str], at_least: tuple[int, int] | None = None) -> np.ndarray:
+    """The whole image as uint8 (H, W, channels) or (H, W). A JPEG may come smaller, though no smaller
+    than ``at_least`` (width, height) where given: decoded at a fraction of its size, which is quicker."""
     path = Path(path)
     kind = _kind(path)
     if kind == "tiff":
@@ -118,17 +124,28 @@ def read_whole(path: str | os.PathLike[str]) -> np.ndarray:
 
         image = tifffile.imread(path, key=0)
     else:
-        import cv2
-
-        image = cv2.imread(os.fspath(path), cv2.IMREAD_UNCHANGED)
-        if image is None:
-            raise ValueError("the image cannot be decoded (truncated or not an image)")
-        if image.ndim == 3:  # OpenCV gives BGR(A)
-            image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA if image.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+        image = _read_with_pillow(path, at_least)
     if image.ndim == 3 and image.shape[2] > 4:
         image = image[:, :, :4]
     scale = _float_white(image) if image.dtype.kind == "f" else None
     return to_8bit(image, scale)
+
+
+def _read_with_pillow(path: Path, at_least: tuple[int, int] | None = None) -> np.ndarray:
+    """JPEG, WebP, GIF and the PNGs the stream decoder leaves (palette, interlaced, under 8 bits). Pillow,
+    not OpenCV: it raises for a truncated file where libjpeg would print to the terminal."""
+    from PIL import UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            if at_least is not None and image.format == "JPEG":
+                image.draft(image.mode, at_least)
+            if image.mode in ("I;16", "I;16B", "I;16L", "I", "F", "L", "LA", "RGB", "RGBA"):
+                return np.asarray(image)
+            mode = "RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB"
+            return np.asarray(image.convert(mode))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"the image cannot be decoded ({exc})") from None
 
 
 # --- PNG, streamed --------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import numpy as np
 
 from farside.gallery.deepzoom import dzi_xml, write_pyramid
 from farside.gallery.pixels import open_raster, read_whole
+from farside.gallery.scan import MOVIE_EXTENSIONS
 from farside.output import write_atomic
 
 THUMB_BOX = (320, 240)
@@ -92,7 +93,7 @@ def make(task: Task, tiles_url: str) -> Made:
     """Make an item's thumbnail (and tiles when it needs them); raises ``ValueError``/``OSError`` for a
     file that cannot be read, leaving nothing under a final name."""
     box = PANORAMA_BOX if task.kind == "panorama" else THUMB_BOX
-    if task.kind == "movie":
+    if task.kind == "movie" or task.media.suffix.lower() in MOVIE_EXTENSIONS:
         frame, info = movie_poster(task.media)
         thumb = shrink(frame, box)
         write_atomic(task.thumb, encode_webp(thumb))
@@ -117,7 +118,7 @@ def make(task: Task, tiles_url: str) -> Made:
         thumb = shrink(pyramid.preview, box)
         view = pyramid.layout(tiles_url)
     else:
-        image = read_whole(task.media)
+        image = read_whole(task.media, at_least=(box[0] * 2, box[1] * 2))
         thumb = shrink(image, box)
         view = {"type": "image"}
     write_atomic(task.thumb, encode_webp(thumb))

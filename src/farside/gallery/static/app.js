@@ -509,6 +509,9 @@
   $("z-out").addEventListener("click", function () { if (viewer) viewer.viewport.zoomBy(1 / 1.5); });
   $("z-home").addEventListener("click", function () { if (viewer) viewer.viewport.goHome(); });
   $("stage").addEventListener("pointermove", readout);
+  $("movie").addEventListener("error", function () {
+    if ($("movie").getAttribute("src")) showNote("This browser cannot play this movie: open it with Full size.", "error");
+  });
   window.addEventListener("resize", drawGrid);
   window.addEventListener("hashchange", route);
   // Capture, so the zoom viewer (which pans on arrow keys) does not take them first.
