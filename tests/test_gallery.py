@@ -155,6 +155,10 @@ def test_bad_or_missing_sidecars_and_images_are_one_line_each_and_left_out(galle
     truncated = folder / "truncated.png"
     truncated.write_bytes(good[0].read_bytes()[:3000])
     shutil.copy(good[0].with_name(good[0].name + ".json"), folder / "truncated.png.json")
+    damaged = bytearray(good[1].read_bytes())
+    damaged[2000:2400] = bytes(400)  # inside the compressed pixels
+    (folder / "damaged.png").write_bytes(bytes(damaged))
+    shutil.copy(good[1].with_name(good[1].name + ".json"), folder / "damaged.png.json")
     (folder / "empty.mp4").write_bytes(b"")
     (folder / "empty.mp4.json").write_text('{"kind": "movie"}')
     (folder / "farside-report.json").write_text("{}")  # not a sidecar: ignored
@@ -162,11 +166,12 @@ def test_bad_or_missing_sidecars_and_images_are_one_line_each_and_left_out(galle
     result = subprocess.run([*CLI, "gallery", str(folder), "-o", str(site)], capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    bad = ["lonely.png", "gone.png.json", "broken.png.json", "list.png.json", "truncated.png", "empty.mp4"]
+    bad = ["lonely.png", "gone.png.json", "broken.png.json", "list.png.json", "truncated.png", "damaged.png",
+           "empty.mp4"]  # fmt: skip
     assert len(lines) == len(bad), lines
     for name in bad:
         assert sum(f"{folder / name}:" in line for line in lines) == 1, (name, lines)
-    assert "2 items" in result.stdout and "6 left out" in result.stdout
+    assert "2 items" in result.stdout and "7 left out" in result.stdout
     assert set(catalogue(site)["items"]) == {p.name for p in good}
     assert not list(site.rglob("*.part")) and not list(site.rglob(".*.part"))
 

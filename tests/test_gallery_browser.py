@@ -126,7 +126,7 @@ def test_the_index_loads_counts_filters_and_searches(site, browser, gallery_outp
     assert "instrument=PCAM" in page.url and "camera=R" in page.url
     # Dates (UTC), inclusive: the Chang'e-5 frame is the only one of December 2020.
     page.click("#reset")
-    page.wait_for_function("document.getElementById('summary').dataset.count === '8'")
+    assert page.locator("#summary").get_attribute("data-count") == "8"
     page.fill("#f-from", "2020-12-01")
     page.dispatch_event("#f-from", "change")
     assert shown_ids(page) == [gallery_outputs.frames[4].name]
@@ -135,6 +135,7 @@ def test_the_index_loads_counts_filters_and_searches(site, browser, gallery_outp
     assert page.locator("#summary").get_attribute("data-count") == "0"
     # Search: words of product names, in any case; a panorama is found by the names of its frames.
     page.click("#reset")
+    assert page.locator("#summary").get_attribute("data-count") == "8" and page.url.endswith("index.html")
     page.fill("#q", "tcam-i-143")
     page.wait_for_function("document.getElementById('summary').dataset.count === '1'")
     assert shown_ids(page) == [gallery_outputs.frames[2].name]
@@ -172,7 +173,7 @@ def test_the_item_view_shows_metadata_moves_with_the_keyboard_and_has_a_permalin
     page.wait_for_function(
         "document.querySelector('#osd canvas') && document.querySelector('#osd canvas').width > 0"
     )
-    page.wait_for_timeout(300)  # the zoom viewer fades the image in
+    page.wait_for_selector(f'#stage[data-loaded="{first}"]')
     assert stage_shows_a_picture(page)
     assert page.locator("#v-full").get_attribute("href") == f"media/{first}"
     product = page.locator("#v-product").get_attribute("href")
@@ -191,11 +192,14 @@ def test_the_item_view_shows_metadata_moves_with_the_keyboard_and_has_a_permalin
     page.keyboard.press("Escape")
     page.wait_for_function("document.getElementById('viewer').hidden")
     assert page.locator("#groups .card").count() == 8
-    # The permalink opens the same item in a fresh page.
-    watched.open(permalink)
-    page.wait_for_selector("#meta dt")
-    assert page.locator("#v-title").inner_text() == first
     watched.check()
+    # The permalink opens the same item in a fresh page.
+    fresh = Watched(browser, site.as_uri() + "/")
+    fresh.open(permalink)
+    fresh.page.wait_for_selector("#meta dt")
+    assert fresh.page.locator("#v-title").inner_text() == first
+    assert fresh.page.locator("#v-position").inner_text() == f"{position + 1} / 8"
+    fresh.check()
 
 
 def test_a_panorama_shows_its_angles_an_anaglyph_its_note_and_a_movie_plays(site, browser, gallery_outputs):
@@ -208,7 +212,7 @@ def test_a_panorama_shows_its_angles_an_anaglyph_its_note_and_a_movie_plays(site
     )["projection"]
     # Its tiles came from the site's tile folder, not the full image.
     assert any("/tiles/" in url and url.endswith(".webp") for url in watched.requests)
-    page.wait_for_timeout(300)
+    page.wait_for_selector(f'#stage[data-loaded="{gallery_outputs.panorama.name}"]')
     assert stage_shows_a_picture(page)
     box = page.locator("#stage").bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
@@ -222,9 +226,12 @@ def test_a_panorama_shows_its_angles_an_anaglyph_its_note_and_a_movie_plays(site
     assert [float(v) for v in shown] == [round(azimuth, 2), round(elevation, 2)]
     # Home view: the middle of the screen is the middle of the panorama.
     assert abs(x - projection["width"] / 2) < 2 and abs(y - projection["height"] / 2) < 2
-    assert float(page.locator("#grid").get_attribute("data-step")) in (1, 2, 5, 10)
-    page.keyboard.press("+")
-    page.wait_for_timeout(400)
+    step = float(page.locator("#grid").get_attribute("data-step"))
+    assert step in (1, 2, 5, 10)
+    # Zoomed in (+ three times: 3.4 times as many pixels a degree), the grid's lines come closer in degrees.
+    for _ in range(3):
+        page.keyboard.press("+")
+    page.wait_for_function(f"Number(document.getElementById('grid').dataset.step) < {step}")
     # The anaglyph says how to look at it.
     watched.open("#item=" + gallery_outputs.anaglyph.name)
     page.wait_for_selector("#note:not([hidden])")

@@ -132,26 +132,26 @@ def build(
     report.kept = len(entries)
     catalog = _catalog(db) if todo else {}
     workers = max(1, workers or os.cpu_count() or 1)
-    with ThreadPoolExecutor(workers) as pool:
-        futures = {
-            pool.submit(
-                _make_entry, site, *job, catalog, tile_above, workers if len(todo) < workers else 1
-            ): job
-            for job in todo
-        }
+    pool = ThreadPoolExecutor(workers)
+    try:
+        threads = workers if len(todo) < workers else 1  # few items: each tiles on all the threads
+        futures = {pool.submit(_make_entry, site, *job, catalog, tile_above, threads): job for job in todo}
         for done, future in enumerate(as_completed(futures), 1):
             output = futures[future][0]
             try:
                 entry = future.result()
             except _LeftOut as exc:
                 report.problems.append(str(exc))
-            except (ValueError, OSError, MemoryError) as exc:
+            except Exception as exc:  # one bad output never stops a build
                 report.problems.append(_failure(output.media, exc))
             else:
                 entries[str(output.media)] = _share(entry, sections)
                 report.made += 1
             if progress is not None:
                 progress(done, len(todo))
+    finally:
+        # Interrupted: what has not started is dropped; the site's index is still the last one written.
+        pool.shutdown(wait=True, cancel_futures=True)
     report.removed = sum(1 for key in manifest.get("items", {}) if key not in entries)
     report.items = len(entries)
     title = title or "farside gallery"
@@ -192,10 +192,12 @@ class _LeftOut(ValueError):
 def _failure(path: Path, exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         message = "not enough memory to make its views"
-    elif isinstance(exc, OSError):
-        message = exc.strerror or str(exc)
-    else:
+    elif isinstance(exc, OSError) and exc.strerror:
+        message = exc.strerror
+    elif isinstance(exc, ValueError | OSError):
         message = str(exc) or type(exc).__name__
+    else:  # zlib, struct, Pillow...: a damaged file, most likely
+        message = f"cannot be read ({type(exc).__name__}: {exc})"
     return f"{path}: {' '.join(message.split())}; left out"
 
 

@@ -296,6 +296,7 @@
     $("readout").hidden = true;
     $("osd").hidden = true;
     $("zoom").hidden = true;
+    delete $("stage").dataset.loaded;
     projection = null;
     var canvas = $("grid");
     canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
@@ -324,6 +325,13 @@
     $("readout").textContent = projection ? "Point at the panorama for its azimuth and elevation" : "";
     osd().then(function (v) {
       if (current !== it) return;
+      v.addOnceHandler("open", function () {
+        // Says when every tile the view needs has come (for people, the picture; for tests, a mark).
+        var image = v.world.getItemAt(0);
+        function loaded() { if (image.getFullyLoaded()) $("stage").dataset.loaded = it.id; }
+        image.addHandler("fully-loaded-change", loaded);
+        loaded();
+      });
       v.open(tileSource(d.view));
     });
   }
@@ -501,7 +509,12 @@
     typing = setTimeout(filtersChanged, 120);
   });
   FACETS.concat(["from", "to"]).forEach(function (f) { $("f-" + f).addEventListener("change", filtersChanged); });
-  $("reset").addEventListener("click", function () { location.hash = ""; });
+  // At once, not through a hash change (which comes later, and would undo what is typed meanwhile).
+  $("reset").addEventListener("click", function () {
+    readFilters(new URLSearchParams(""));
+    history.replaceState(null, "", location.pathname + location.search);
+    renderIndex();
+  });
   $("v-prev").addEventListener("click", function () { step(-1); });
   $("v-next").addEventListener("click", function () { step(1); });
   $("v-close").addEventListener("click", closeItem);
