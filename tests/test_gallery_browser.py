@@ -249,6 +249,39 @@ def test_a_panorama_shows_its_angles_an_anaglyph_its_note_and_a_movie_plays(site
     watched.check()
 
 
+def test_a_cylindrical_panorama_reads_its_elevations_from_its_own_formula(gallery_outputs, browser, tmp_path):
+    import math
+
+    from farside.gallery import build
+
+    folder = tmp_path / "cylindrical"
+    folder.mkdir()
+    shutil.copy(gallery_outputs.panorama, folder / gallery_outputs.panorama.name)
+    side = json.loads(gallery_outputs.panorama.with_name(gallery_outputs.panorama.name + ".json").read_text())
+    projection = side["projection"]
+    projection["type"] = "cylindrical"  # the same pixels read as a cylindrical grid: only the angles change
+    (folder / f"{gallery_outputs.panorama.name}.json").write_text(json.dumps(side))
+    assert build([folder], tmp_path / "site").items == 1
+    watched = Watched(browser, (tmp_path / "site").as_uri() + "/")
+    page = watched.page
+    watched.open("#item=" + gallery_outputs.panorama.name)
+    page.wait_for_function("document.getElementById('grid').dataset.step")
+    box = page.locator("#stage").bounding_box()
+    d, e0 = projection["degrees_per_pixel"], projection["elevation_top_deg"]
+    readout = page.locator("#readout")
+    for fx, fy in ((0.3, 0.45), (0.6, 0.55)):
+        before = readout.get_attribute("data-x")
+        page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+        page.wait_for_function(
+            f"(document.getElementById('readout').dataset.x || '') !== {json.dumps(before or '')}"
+        )
+        y = float(readout.get_attribute("data-y"))
+        elevation = math.degrees(math.atan(math.tan(math.radians(e0)) - y * math.radians(d)))
+        assert float(re.findall(r"-?\d+\.\d+", readout.inner_text())[1]) == round(elevation, 2)
+        assert abs(elevation - (e0 - y * d)) > 0.01  # not the equirectangular answer
+    watched.check()
+
+
 def test_farside_gallery_serve_serves_the_site_on_localhost(site, browser):
     command = [sys.executable, "-m", "farside", "gallery", "--serve", "-o", str(site), "--port", "0"]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

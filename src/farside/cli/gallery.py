@@ -86,7 +86,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "large with zoom and its metadata. Open SITE/index.html in a browser, or serve it with --serve. "
         "Building again makes only what is new.",
         "farside gallery converted/ pano/ -o site/",
-        "farside gallery converted/ -o site/ --title 'Chang\\'e-4, first year' --db farside.db",
+        'farside gallery converted/ -o site/ --title "Chang\'e-4, first year" --db farside.db',
         "farside gallery converted/ -o site/ --serve          # build, then serve on 127.0.0.1:8000",
         "farside gallery --serve -o site/ --port 8080         # serve a site already built",
     )
