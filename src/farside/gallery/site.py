@@ -6,7 +6,8 @@ The site::
     index.html                  the page (from templates/index.html); every view is in it
     assets/                     app.js, style.css, icon.svg, vendor/openseadragon/ (the package's static/)
     data/items.js               window.FARSIDE_GALLERY = {...}: one compact row per item (see below)
-    data/detail/<digest>.js     FARSIDE_DETAIL({...}): the item views' metadata, loaded when one opens
+    data/detail/<digest>.js     FARSIDE_DETAIL({id: detail}, {digest: section}): the item views' metadata,
+                                loaded when one opens; sections many items share (settings) given once
     thumbs/<id>.webp            thumbnails
     tiles/<id>-<digest>_files/  deep-zoom tiles of large images (DZI layout, plus image.dzi)
     media/<id>, media/<id>.json the full-size output and its sidecar (hard links when they can be)
