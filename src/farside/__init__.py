@@ -162,6 +162,27 @@ def movie(
     return make(inputs, output, **options)
 
 
+def gallery(
+    sources: str | os.PathLike[str] | list[str | os.PathLike[str]],
+    site: str | os.PathLike[str],
+    title: str | None = None,
+    db: str | os.PathLike[str] | None = None,
+    **options: Any,
+) -> Any:
+    """Write (or bring up to date) a static web gallery of the farside outputs under ``sources`` (folders
+    of images, panoramas, anaglyphs and movies with their sidecars) into ``site``; open
+    ``site/index.html``. Only what is new or changed is made again. Returns a
+    :class:`farside.gallery.Report` (items, what was made, one line per output left out).
+
+    ``db`` is a catalog (``farside index``) to find original products in; ``options`` are those of
+    :func:`farside.gallery.build` (``workers``, ``tile_above``).
+    """
+    from farside.gallery import build
+
+    roots = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
+    return build(roots, site, title=title, db=db, **options)
+
+
 __all__ = [
     "FarsideError",
     "Meta",
@@ -175,6 +196,7 @@ __all__ = [
     "convert",
     "demosaic",
     "demosaic_methods",
+    "gallery",
     "load_profile",
     "movie",
     "panorama",

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-_KERNEL_FOLDERS = ("", "demosaic")
+_KERNEL_FOLDERS = ("", "demosaic", "gallery")
 
 
 def _writable(folder: Path) -> bool:

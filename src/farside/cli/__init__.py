@@ -14,11 +14,11 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from farside.cli import anaglyph, catalog, convert, fetch, info, movie, panorama, process, profiles
+from farside.cli import anaglyph, catalog, convert, fetch, gallery, info, movie, panorama, process, profiles
 from farside.cli.common import error
 from farside.errors import FarsideError
 
-COMMANDS = (convert, info, profiles, catalog, process, fetch, panorama, anaglyph, movie)
+COMMANDS = (convert, info, profiles, catalog, process, fetch, panorama, anaglyph, movie, gallery)
 
 
 class Parser(argparse.ArgumentParser):
