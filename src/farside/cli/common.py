@@ -6,7 +6,9 @@ import argparse
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +74,37 @@ def add_command(
     epilog = "examples:\n" + "\n".join(f"  {line}" for line in example_lines) if example_lines else None
     return commands.add_parser(name, help=summary, description=description, epilog=epilog,
                                formatter_class=formatter)  # fmt: skip
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None = None, unit: str = "/s", transient: bool = False
+                 ) -> Iterator[Callable[..., None]]:  # fmt: skip
+    """A progress bar on standard error (none when it is not a terminal): the count, the rate and the time
+    left. Yields ``update(done, total=None)``; a total given there replaces the one known at the start."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = [
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+    ]  # fmt: skip
+    with Progress(*columns, disable=not sys.stderr.isatty(), transient=transient) as progress:
+        task = progress.add_task(description, total=total, rate="")
+        started = time.perf_counter()
+
+        def update(done: int, total: int | None = None) -> None:
+            elapsed = time.perf_counter() - started
+            rate = f"{done / elapsed:.1f}{unit}" if elapsed > 0 else ""
+            progress.update(task, completed=done, rate=rate, **({} if total is None else {"total": total}))
+
+        yield update
+
+
+WORKERS = checked(int, lambda n: n >= 1, "a positive whole number")
+SCALE = checked(float, lambda x: 0 < x <= 4, "a scale in (0, 4]")

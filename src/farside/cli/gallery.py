@@ -6,7 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from farside.cli.common import UsageError, add_command, checked, error, existing_inputs, writable_folder
+from farside.cli.common import (
+    WORKERS,
+    UsageError,
+    add_command,
+    checked,
+    error,
+    existing_inputs,
+    progress_bar,
+    writable_folder,
+)
 from farside.cli.options import default_db
 
 
@@ -58,21 +67,12 @@ def cmd_gallery(args: argparse.Namespace) -> int:
 
 def _build_with_progress(build, sources, site, args, db):
     """The build, with a progress bar on a terminal (none when the output goes to a file or a pipe)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-    with Progress(*columns, disable=not sys.stderr.isatty(), transient=True) as progress:
-        task = progress.add_task("thumbnails", total=None)
-
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
+    with progress_bar("thumbnails", transient=True) as update:
         return build(sources, site, title=args.title, db=db, workers=args.workers,
-                     tile_above=args.tile_above, progress=advance)  # fmt: skip
+                     tile_above=args.tile_above, progress=update)  # fmt: skip
 
 
 PORT = checked(int, lambda n: 0 <= n <= 65535, "a port number (0: any free port)")
-WORKERS = checked(int, lambda n: n >= 1, "a positive whole number")
 PIXELS = checked(int, lambda n: n >= 256, "a size in pixels (256 or more)")
 
 

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from farside.cli.common import UsageError, add_command, checked, error, existing_inputs, writable_folder
+from farside.cli.common import (
+    SCALE,
+    WORKERS,
+    UsageError,
+    add_command,
+    checked,
+    error,
+    existing_inputs,
+    progress_bar,
+    writable_folder,
+)
 from farside.cli.options import add_filter_arguments, add_settings_arguments, catalog_rows, request_from
 
 
@@ -78,29 +87,8 @@ def cmd_movie(args: argparse.Namespace) -> int:
 
 
 def _make_with_progress(make_movie, paths, output, request, options):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = [
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-    ]  # fmt: skip
-    with Progress(*columns, disable=not sys.stderr.isatty()) as progress:
-        task = progress.add_task("encoding", total=None, rate="")
-        started = time.perf_counter()
-
-        def advance(done: int, total: int) -> None:
-            elapsed = time.perf_counter() - started
-            rate = f"{done / elapsed:.1f} frames/s" if elapsed > 0 else ""
-            progress.update(task, completed=done, total=total, rate=rate)
-
-        return make_movie(paths, output, request, options, progress=advance, on_problem=error)
+    with progress_bar("encoding", unit=" frames/s") as update:
+        return make_movie(paths, output, request, options, progress=update, on_problem=error)
 
 
 def _bound(text: str) -> Any:
@@ -114,10 +102,8 @@ def _bound(text: str) -> Any:
 
 _bound.__name__ = "serial or time"
 FPS = checked(float, lambda x: 0.1 <= x <= 120, "a frame rate in 0.1..120")
-SCALE = checked(float, lambda x: 0 < x <= 4, "a scale in (0, 4]")
 WINDOW = checked(int, lambda n: n >= 1 and n % 2 == 1, "an odd number of frames")
 CRF = checked(int, lambda n: 0 <= n <= 63, "a quality in 0..51 (mp4) or 0..63 (webm)")
-WORKERS = checked(int, lambda n: n >= 1, "a positive whole number")
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from farside.cli.common import UsageError, add_command, checked, error, existing_inputs, warn, writable_folder
+from farside.cli.common import (
+    SCALE,
+    UsageError,
+    add_command,
+    error,
+    existing_inputs,
+    warn,
+    writable_folder,
+)
 from farside.cli.options import add_filter_arguments, add_settings_arguments, catalog_rows, request_from
 from farside.scenes.geometry import PROJECTIONS
 
@@ -42,9 +50,6 @@ def cmd_panorama(args: argparse.Namespace) -> int:
             print(outcome.output, flush=True)
         failed = failed or bool(outcome.problems)
     return 1 if failed else 0
-
-
-SCALE = checked(float, lambda x: 0 < x <= 4, "a scale in (0, 4]")
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from pathlib import Path
 
-from farside.cli.common import UsageError, add_command, checked, error, existing_inputs, writable_folder
+from farside.cli.common import (
+    WORKERS,
+    UsageError,
+    add_command,
+    error,
+    existing_inputs,
+    progress_bar,
+    writable_folder,
+)
 from farside.cli.options import add_filter_arguments, add_settings_arguments, catalog_rows, request_from
 
 
@@ -44,36 +50,19 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def _run_with_progress(jobs, args):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
     from farside.batch import process
 
-    columns = [
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-    ]  # fmt: skip
-    with Progress(*columns, disable=not sys.stderr.isatty()) as progress:
-        task = progress.add_task("converting", total=len(jobs), rate="")
-        started = time.perf_counter()
+    with progress_bar("converting", total=len(jobs)) as update:
+        done = 0
 
         def advance(outcome) -> None:
+            nonlocal done
             if outcome.status == "failed":
                 error(outcome.error)
-            done = progress.tasks[0].completed + 1
-            elapsed = time.perf_counter() - started
-            progress.update(task, advance=1, rate=f"{done / elapsed:.1f}/s" if elapsed > 0 else "")
+            done += 1
+            update(done)
 
         return process(jobs, args.workers, args.scheduler, advance)
-
-
-WORKERS = checked(int, lambda n: n >= 1, "a positive whole number")
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -62,16 +62,24 @@ class _Working:
     to_copy: np.ndarray  # 3 x 3: frame coordinates (centres at + 0.5) -> copy coordinates
 
 
-def _working(image: np.ndarray, working_pixels: float = WORKING_PIXELS) -> _Working:
-    """A frame's working copy: grey, scaled down to about ``working_pixels`` where larger (a full PCAM
-    frame has 4 megapixels; a sweep's overlaps hold plenty of texture at an eighth of that), with its
-    Shi-Tomasi corners (Shi & Tomasi 1994, "Good features to track"), spread at least a window apart."""
+def grey_copy(image: np.ndarray, working_pixels: float) -> np.ndarray:
+    """A frame in grey, scaled down (by area) to about ``working_pixels`` where it is larger; its pixel
+    edges fall on the frame's, so a continuous coordinate x of the frame is x times the size ratio here."""
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
     height, width = grey.shape
     factor = min(1.0, math.sqrt(working_pixels / (width * height)))
     if factor < 1.0:
         size = (max(1, round(width * factor)), max(1, round(height * factor)))
         grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    return grey
+
+
+def _working(image: np.ndarray, working_pixels: float = WORKING_PIXELS) -> _Working:
+    """A frame's working copy: grey, scaled down to about ``working_pixels`` where larger (a full PCAM
+    frame has 4 megapixels; a sweep's overlaps hold plenty of texture at an eighth of that), with its
+    Shi-Tomasi corners (Shi & Tomasi 1994, "Good features to track"), spread at least a window apart."""
+    grey = grey_copy(image, working_pixels)
+    height, width = image.shape[:2]
     sx, sy = grey.shape[1] / width, grey.shape[0] / height
     # A scaled copy's pixel edges fall on the frame's: the frame's continuous x is the copy's x / sx, and
     # the copy's pixel centres (integers to OpenCV) sit at + 0.5.

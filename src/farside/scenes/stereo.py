@@ -398,12 +398,10 @@ def _sift(image: np.ndarray, working_pixels: float) -> tuple[np.ndarray, np.ndar
     descriptors (N, 128). A frame larger than ``working_pixels`` is searched on a copy scaled down to that
     size. The two eyes see the ground from 270 mm apart, so a match may lie anywhere along its row: features
     that do not depend on a predicted position are what finds it."""
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-    height, width = grey.shape
-    factor = min(1.0, math.sqrt(working_pixels / (width * height)))
-    if factor < 1.0:
-        size = (max(1, round(width * factor)), max(1, round(height * factor)))
-        grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    from farside.scenes.refine import grey_copy
+
+    grey = grey_copy(image, working_pixels)
+    height, width = image.shape[:2]
     # Without the precise upscale, OpenCV's doubled first octave puts every keypoint a quarter pixel off
     # (opencv/opencv#23123).
     sift = cv2.SIFT_create(nfeatures=_MAX_FEATURES, enable_precise_upscale=True)
