@@ -38,6 +38,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/panorama_site.py
 	$(BIN)/python benchmarks/movie.py
 	$(BIN)/python benchmarks/gallery.py
+	$(BIN)/python benchmarks/summary.py
 
 # The long mutation-fuzzing run of the readers (about 20 minutes on 2 cores); the suite runs a few thousand.
 fuzz: $(TEST_STAMP)

@@ -1,0 +1,98 @@
+"""Every benchmark's headline ratio in one table, read from ``benchmarks/results/*.json``.
+
+Each row is farside against the peer it was measured beside in the same run (the notebook recipe, the
+colour-demosaicing package, OpenCV's stitcher, PNGs encoded by ffmpeg), the ratio, and the goal the project
+set for it. Benchmarks that have not been run are left out; ``make bench`` runs them all, then this.
+
+Usage: python benchmarks/summary.py [--results DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Row:
+    benchmark: str
+    what: str
+    farside: str
+    peer: str
+    ratio: float  # how many times better farside is (peer / farside for times)
+    goal: float | None  # the ratio the project aims at, where it set one
+
+    @property
+    def met(self) -> str:
+        return "" if self.goal is None else ("yes" if self.ratio >= self.goal else "no")
+
+
+def _load(folder: Path, name: str) -> dict | None:
+    path = folder / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _times(farside: float, peer: float) -> tuple[str, str, float]:
+    return f"{farside:.3g} s", f"{peer:.3g} s", peer / farside
+
+
+def rows(folder: Path = RESULTS) -> list[Row]:
+    """The headline ratios of the results in ``folder``."""
+    out: list[Row] = []
+    if convert := _load(folder, "convert"):
+        median = convert["median_s"]
+        out.append(Row("convert", "one frame, whole process, vs notebook recipe",
+                       *_times(median["farside_cli_s"], median["recipe_s"]), 5.0))  # fmt: skip
+        out.append(Row("convert", "one frame, in a running process, vs notebook recipe",
+                       *_times(median["farside_library_s"], median["recipe_s"]), None))  # fmt: skip
+    if release := _load(folder, "release"):
+        mine, theirs = release["farside"], release["recipe"]
+        out.append(Row("release", f"{release['release']['products']:,} products vs notebook recipe",
+                       *_times(mine["seconds"], theirs["seconds"]), 20.0))  # fmt: skip
+    if demosaic := _load(folder, "demosaic"):
+        by_name = {row["method"]: row for row in demosaic["rows"]}
+        for ours, peer in (("farside menon2007", "colour-demosaicing Menon2007"),
+                           ("farside malvar2004", "colour-demosaicing Malvar2004"),
+                           ("farside bilinear", "colour-demosaicing bilinear")):  # fmt: skip
+            if ours in by_name and peer in by_name:
+                mine, theirs = by_name[ours]["mp_per_s"], by_name[peer]["mp_per_s"]
+                out.append(Row("demosaic", f"{ours.split()[-1]}, MP/s vs {peer}", f"{mine:g} MP/s",
+                               f"{theirs:g} MP/s", mine / theirs, None))  # fmt: skip
+    if panorama := _load(folder, "panorama"):
+        for world, methods in panorama["results"].items():
+            mine, theirs = methods["farside"], methods["opencv-stitcher"]
+            frames = f" (stitcher kept {theirs['frames_used']} frames)" if "frames_used" in theirs else ""
+            out.append(Row("panorama", f"{world} vs cv2.Stitcher{frames}",
+                           *_times(mine["seconds"], theirs["seconds"]), 1.0))  # fmt: skip
+    if movie := _load(folder, "movie"):
+        for frames, run in sorted(movie["runs"].items(), key=lambda item: int(item[0])):
+            routes = run["routes"]
+            if "farside" in routes and "png" in routes:
+                times = _times(routes["farside"]["seconds"], routes["png"]["seconds"])
+                out.append(Row("movie", f"{int(frames):,} frames vs PNGs + ffmpeg", *times, 3.0))
+    return out
+
+
+def main() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=RESULTS, help="results folder [default: %(default)s]")
+    args = parser.parse_args()
+    table = Table(title="farside against its peers, same runs (benchmarks/results)")
+    numbers = ("farside", "peer", "ratio", "goal")
+    for column in ("benchmark", "what", "farside", "peer", "ratio", "goal", "met"):
+        table.add_column(column, justify="right" if column in numbers else "left")
+    for row in rows(args.results):
+        goal = "" if row.goal is None else f"≥ {row.goal:g}×"
+        table.add_row(row.benchmark, row.what, row.farside, row.peer, f"{row.ratio:.2f}×", goal, row.met)
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
