@@ -43,3 +43,36 @@ def test_ratios_are_peer_over_farside_and_goals_are_judged(summary, tmp_path):
 def test_the_results_in_the_repository_all_read(summary):
     names = {row.benchmark for row in summary.rows()}
     assert {"convert", "release", "demosaic", "panorama", "movie"} <= names
+
+
+def test_the_default_demosaic_is_judged_against_the_best_classical_peer_and_its_floors(summary, tmp_path):
+    rows = [
+        {
+            "method": "farside lmmse_ri (default)",
+            "kodak_cpsnr_db": 40.6,
+            "saturated_cpsnr_db": 37.2,
+            "mp_per_s": 55,
+        },
+        {
+            "method": "colour-demosaicing Menon2007",
+            "kodak_cpsnr_db": 39.3,
+            "saturated_cpsnr_db": 37.4,
+            "mp_per_s": 5,
+        },
+        {
+            "method": "farside neural (demosaicnet)",
+            "kodak_cpsnr_db": 42.1,
+            "saturated_cpsnr_db": 40.0,
+            "mp_per_s": 1,
+        },
+        {"method": "farside fast", "kodak_cpsnr_db": 35.8, "saturated_cpsnr_db": 35.5, "mp_per_s": 420},
+    ]
+    (tmp_path / "demosaic.json").write_text(json.dumps({"rows": rows}))
+    found = {row.what: row for row in summary.rows(tmp_path) if row.floor is not None}
+    kodak = found["default, Kodak CPSNR vs best classical (colour-demosaicing Menon2007)"]
+    assert kodak.met == "yes"  # above 40.5 and above every classical method; the network is not classical
+    saturated = found["default, saturated CPSNR vs best classical (colour-demosaicing Menon2007)"]
+    assert saturated.met == "no" and saturated.target == "≥ 37.41 dB"  # above the floor, below a peer
+    assert found["default, 16-bit 2352 x 1728 frame"].met == "yes"
+    assert found["fast, Kodak CPSNR"].met == "yes"
+    assert found["fast, 16-bit 2352 x 1728 frame"].met == "no"  # 500 MP/s wanted

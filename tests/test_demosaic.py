@@ -8,6 +8,7 @@ from conftest import HELD_OUT, held_out, kodak
 
 from farside import demosaic, demosaic_methods
 from farside.cfa import mosaic
+from farside.demosaic import DEFAULT_METHOD
 
 cdm = pytest.importorskip("colour_demosaicing")
 
@@ -18,8 +19,19 @@ PEERS = {
     "fast": cdm.demosaicing_CFA_Bayer_Malvar2004,  # the same filters, restructured
 }
 # Mean CPSNR floors on the images used below (8-bit, 10-pixel border excluded). Measured means on these
-# four images: bilinear 28.26, malvar2004 and fast 33.99, menon2007 38.68, lmmse 40.16 dB.
-FLOORS = {"bilinear": 28.0, "malvar2004": 33.7, "fast": 33.7, "menon2007": 38.4, "lmmse": 39.9}
+# four images: bilinear 28.26, malvar2004 and fast 33.99, menon2007 38.68, lmmse 40.16, lmmse_ri 40.43 dB.
+FLOORS = {
+    "bilinear": 28.0,
+    "malvar2004": 33.7,
+    "fast": 33.7,
+    "menon2007": 38.4,
+    "lmmse": 39.9,
+    "lmmse_ri": 40.3,
+}
+# Where colours are saturated and change sharply: the 148 x 148 window with the most colour-difference
+# Laplacian energy in three Kodak images. Measured means: menon2007 32.62, lmmse 32.50, lmmse_ri 33.34 dB.
+SATURATED_WINDOWS = ((5, 10, 378), (14, 170, 170), (22, 58, 234))
+SATURATED_FLOORS = {"lmmse_ri": 33.1}
 IMAGES = (1, 8, 19, 23)
 BORDER = 10
 
@@ -32,7 +44,7 @@ def cpsnr(estimate: np.ndarray, truth: np.ndarray, border: int = BORDER) -> floa
 
 def test_methods_are_listed_with_summaries():
     methods = demosaic_methods()
-    assert {"bilinear", "malvar2004", "menon2007", "lmmse", "fast"} <= set(methods)
+    assert {"bilinear", "malvar2004", "menon2007", "lmmse", "lmmse_ri", "fast"} <= set(methods)
     assert all(isinstance(s, str) and s for s in methods.values())
 
 
@@ -54,6 +66,26 @@ def test_agrees_with_colour_demosaicing(method):
 def test_quality_floor_on_kodak(method):
     scores = [cpsnr(demosaic(mosaic(kodak(n), "RGGB"), "RGGB", method), kodak(n)) for n in IMAGES]
     assert np.mean(scores) >= FLOORS[method]
+
+
+def saturated_windows():
+    for number, y, x in SATURATED_WINDOWS:
+        yield kodak(number)[y - 10 : y + 138, x - 10 : x + 138]
+
+
+@pytest.mark.parametrize("method", sorted(SATURATED_FLOORS))
+def test_quality_floor_on_saturated_colour(method):
+    scores = [cpsnr(demosaic(mosaic(w, "RGGB"), "RGGB", method), w) for w in saturated_windows()]
+    assert np.mean(scores) >= SATURATED_FLOORS[method]
+
+
+def test_the_default_floors_are_ones_the_previous_default_fails():
+    # The floors above must measure the change: the previous default (lmmse) falls short of both.
+    assert DEFAULT_METHOD == "lmmse_ri"
+    kodak_scores = [cpsnr(demosaic(mosaic(kodak(n), "RGGB"), "RGGB", "lmmse"), kodak(n)) for n in IMAGES]
+    saturated = [cpsnr(demosaic(mosaic(w, "RGGB"), "RGGB", "lmmse"), w) for w in saturated_windows()]
+    assert np.mean(kodak_scores) < FLOORS[DEFAULT_METHOD]
+    assert np.mean(saturated) < SATURATED_FLOORS[DEFAULT_METHOD]
 
 
 @pytest.mark.parametrize("method", sorted(FLOORS))
@@ -106,9 +138,12 @@ def test_default_holds_up_on_a_non_kodak_scene():
 
     truth = lunar_scene(384, 512, seed=11)
     cfa = mosaic(truth, "RGGB")
-    scores = {m: cpsnr(demosaic(cfa, "RGGB", m), truth) for m in ("lmmse", "menon2007", "malvar2004")}
+    methods = (DEFAULT_METHOD, "lmmse", "menon2007", "malvar2004")
+    scores = {m: cpsnr(demosaic(cfa, "RGGB", m), truth) for m in methods}
     theirs = cpsnr(cdm.demosaicing_CFA_Bayer_Menon2007(cfa.astype(np.float64), "RGGB"), truth)
-    # Measured: lmmse 45.42, Menon2007 45.42, Malvar2004 41.6 dB: as good as the best peer, well above linear.
+    # Measured: lmmse_ri 54.95, lmmse 45.42, Menon2007 45.42, Malvar2004 41.6 dB: the foil's saturated edges
+    # are where residual interpolation gains most.
+    assert scores[DEFAULT_METHOD] > theirs + 3.0 and scores[DEFAULT_METHOD] > scores["lmmse"] + 3.0
     assert scores["lmmse"] > theirs - 0.3 and scores["lmmse"] > scores["malvar2004"] + 2.0
     assert abs(scores["menon2007"] - theirs) < 0.1
 
@@ -145,14 +180,14 @@ class TestNeural:
 
 
 def test_default_holds_up_on_held_out_natural_images():
-    # scikit-image's bundled photographs: never used to tune anything. Measured means: lmmse 36.33,
-    # colour-demosaicing Menon2007 36.18, malvar2004 34.31 dB.
+    # scikit-image's bundled photographs: never used to tune anything. Measured means: lmmse_ri 36.82,
+    # lmmse 36.33, colour-demosaicing Menon2007 36.18, malvar2004 34.31 dB.
     pytest.importorskip("skimage")
     ours, menon, malvar = [], [], []
     for name in HELD_OUT:
         truth = held_out(name)
         cfa = mosaic(truth, "RGGB")
-        ours.append(cpsnr(demosaic(cfa, "RGGB", "lmmse"), truth))
+        ours.append(cpsnr(demosaic(cfa, "RGGB"), truth))
         menon.append(cpsnr(cdm.demosaicing_CFA_Bayer_Menon2007(cfa.astype(np.float64), "RGGB"), truth))
         malvar.append(cpsnr(demosaic(cfa, "RGGB", "malvar2004"), truth))
     assert np.mean(ours) > np.mean(menon)

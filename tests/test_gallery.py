@@ -120,7 +120,7 @@ def test_a_release_becomes_a_site_of_frames_panoramas_anaglyphs_and_movies(galle
     sections = dict((title, dict(rows)) for title, rows in detail[out.frames[0].name]["sections"])
     assert sections["Observation"]["Start"] == "2019-01-04 08:45:59 UTC"
     assert sections["Pointing"]["Mast yaw"] == "-12.8987°"
-    assert sections["Processing"]["Demosaic"] == "lmmse"
+    assert sections["Processing"]["Demosaic"] == "lmmse_ri"
     product = detail[out.frames[0].name]["products"][0]
     assert not product["href"].startswith(("/", "file:"))
     assert (site / product["href"]).resolve() == out.labels[0].resolve()

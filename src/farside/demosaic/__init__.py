@@ -18,6 +18,7 @@ from farside.cfa import PATTERNS
 from farside.demosaic.bilinear import bilinear
 from farside.demosaic.fast import fast
 from farside.demosaic.lmmse import lmmse
+from farside.demosaic.lmmse_ri import lmmse_ri
 from farside.demosaic.malvar2004 import malvar2004
 from farside.demosaic.menon2007 import menon2007
 
@@ -37,7 +38,13 @@ def register(name: str, function: Callable[[np.ndarray, str], np.ndarray], summa
     METHODS[name] = Method(name, function, summary)
 
 
-register("lmmse", lmmse, "Zhang-Wu 2005 directional LMMSE: best classical quality (the default).")
+register(
+    "lmmse_ri",
+    lmmse_ri,
+    "LMMSE green refined and completed by residual interpolation (Zhang-Wu 2005; Kiku et al. RI 2013, MLRI "
+    "2014): best classical quality on plain and saturated colour (the default).",
+)
+register("lmmse", lmmse, "Zhang-Wu 2005 directional LMMSE on colour differences: the previous default.")
 register("menon2007", menon2007, "Menon-Andriani-Calvagno 2007 DDFAPD with its refining step.")
 register("malvar2004", malvar2004, "Malvar-He-Cutler 2004 gradient-corrected linear filters.")
 register("fast", fast, "Malvar-He-Cutler filters on the integer mosaic, restructured for speed.")
@@ -48,7 +55,7 @@ if importlib.util.find_spec("demosaicnet") is not None:  # the optional extra fa
 
     register("neural", neural, "Gharbi et al. 2016 pretrained network (demosaicnet), tiled; CPU or CUDA.")
 
-DEFAULT_METHOD = "lmmse"
+DEFAULT_METHOD = "lmmse_ri"
 
 
 def demosaic_methods() -> dict[str, str]:
