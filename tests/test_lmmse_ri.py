@@ -2,33 +2,38 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 from conftest import kodak
 
-from farside.cfa import as_float_cfa, mosaic, pad_reflect
+from farside.cfa import as_float_cfa, mosaic, new_array, pad_reflect, red_phase
 from farside.demosaic import demosaic
-from farside.demosaic.lmmse import padded_green
-from farside.demosaic.lmmse_ri import _MARGIN, _fuse_directions
+from farside.demosaic.lmmse_ri import _MARGIN, _directional_green
 
 cdm = pytest.importorskip("colour_demosaicing")
+# The module, not the function of the same name that farside.demosaic exports.
+lmmse_kernels = importlib.import_module("farside.demosaic.lmmse")
 
 
 @pytest.mark.parametrize("pattern", ["RGGB", "GBRG"])
-def test_its_green_fusion_is_lmmses_to_rounding(pattern):
-    # The vectorised fusion sums the same window statistics in another order: the same estimate, to float32
-    # rounding (where the signal variance nearly cancels, a few samples move by a little more).
-    from farside.cfa import red_phase
-
+def test_its_green_is_lmmses_to_rounding(pattern):
+    # The banded, vectorised green works in float32 and sums in another order: lmmse's estimate, to rounding
+    # (where the signal variance nearly cancels, a few samples move by a little more).
+    ry, rx = red_phase(pattern)
     truth = kodak(5)[:200, :240]
     p = pad_reflect(as_float_cfa(mosaic(truth, pattern)), _MARGIN)
-    ry, rx = red_phase(pattern)
-    theirs, _ = padded_green(p, ry, rx)
-    ours, _ = padded_green(p, ry, rx, _fuse_directions)
+    dh, dv, sh, sv, theirs = (new_array(p.shape) for _ in range(5))
+    lmmse_kernels._observations(p, ry, rx, dh, dv)
+    lmmse_kernels._smooth(dh, dv, lmmse_kernels._GAUSS, sh, sv)
+    lmmse_kernels._green(p, ry, rx, dh, dv, sh, sv, theirs)
+    ours = new_array(p.shape)
+    _directional_green(p, 1 - ((ry + rx) & 1), lmmse_kernels._GAUSS, ours)
     inner = (slice(12, -12), slice(12, -12))
     difference = np.abs(ours[inner] - theirs[inner])
-    assert np.median(difference) == 0.0
-    assert np.percentile(difference, 99.9) < 1e-3 and difference.max() < 0.5
+    assert np.median(difference) < 1e-5
+    assert np.percentile(difference, 99.9) < 1e-2 and difference.max() < 0.5
 
 
 def test_saturated_edges_beat_colour_demosaicings_best():

@@ -159,19 +159,6 @@ def _chroma(p, ry, rx, g, other, out):  # pragma: no cover - compiled
             out[y, x, 2] = b
 
 
-def padded_green(p: np.ndarray, ry: int, rx: int, fuse=_green) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-    """Green everywhere on a mosaic mirror-padded by at least ``_MARGIN``, valid to ``_MARGIN - 2`` samples
-    from the padded edge; also the four scratch planes it used, free for the caller to reuse. ``fuse`` is
-    the kernel that fuses the two directional estimates (the signature of ``_green``).
-    """
-    # Every kernel writes all the samples the next one reads (the margins absorb the filter supports).
-    dh, dv, sh, sv, g = (new_array(p.shape) for _ in range(5))
-    _observations(p, ry, rx, dh, dv)
-    _smooth(dh, dv, _GAUSS, sh, sv)
-    fuse(p, ry, rx, dh, dv, sh, sv, g)
-    return g, (dh, dv, sh, sv)
-
-
 def lmmse(cfa: np.ndarray, pattern: str = "RGGB") -> np.ndarray:
     """Demosaic a Bayer mosaic with Zhang-Wu directional LMMSE interpolation.
 
@@ -193,7 +180,11 @@ def lmmse(cfa: np.ndarray, pattern: str = "RGGB") -> np.ndarray:
     """
     ry, rx = red_phase(pattern)
     p = pad_reflect(as_float_cfa(cfa), _MARGIN)
-    g, (dh, _, _, _) = padded_green(p, ry, rx)
+    # Every kernel writes all the samples the next one reads (the margins absorb the filter supports).
+    dh, dv, sh, sv, g = (new_array(p.shape) for _ in range(5))
+    _observations(p, ry, rx, dh, dv)
+    _smooth(dh, dv, _GAUSS, sh, sv)
+    _green(p, ry, rx, dh, dv, sh, sv, g)
     out = new_array((p.shape[0] - 2 * _MARGIN, p.shape[1] - 2 * _MARGIN, 3))
     _chroma(p, ry, rx, g, dh, out)  # dh is free again: reuse it as scratch
     return out

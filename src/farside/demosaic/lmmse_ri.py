@@ -35,7 +35,7 @@ import numba as nb
 import numpy as np
 
 from farside.cfa import as_float_cfa, new_array, pad_reflect, red_phase
-from farside.demosaic.lmmse import _HALF, _estimate, padded_green
+from farside.demosaic.lmmse import _GAUSS, _HALF, _estimate
 
 # lmmse's green is valid to 10 samples from the padded edge; the two MLRI passes and the refinement between
 # them reach 23 samples, so 36 leaves every output sample computed from real data.
@@ -46,61 +46,177 @@ _EPS_8BIT = 1.0  # regularisation of both fits, in squared 8-bit units; scaled t
 
 
 @nb.njit(parallel=True, fastmath=True, cache=True)
-def _fuse_directions(p, ry, rx, dh, dv, sh, sv, g):  # pragma: no cover - compiled
-    # lmmse's fusion of the row and column estimates of green (its ``_green``), laid out so that the loops
-    # vectorise: window statistics are summed for every column, then kept at the red and blue sites. The
-    # sums run in another order, so the result equals lmmse's to float32 rounding, not bit for bit.
+def _directional_green(p, green_parity, gauss, g):  # pragma: no cover - compiled
+    # lmmse's green (Zhang-Wu: Hamilton-Adams differences along rows and columns, Gaussian-smoothed, each
+    # denoised by LMMSE over nine samples and the two fused by their error variances), computed in bands of
+    # rows whose intermediate planes stay in cache, in float32, with the taps written out so that the loops
+    # vectorise. It equals lmmse's green to rounding (lmmse forms the differences in float64).
     height, width = p.shape
+    lo, hi = 10, height - 10
+    bands = (hi - lo + _BAND - 1) // _BAND
+    half, quarter, two = np.float32(0.5), np.float32(0.25), np.float32(2.0)
     inv = np.float32(1.0 / (2 * _HALF + 1))
-    for y in nb.prange(10, height - 10):
-        green_x = 0 if ((y & 1) == ry) == (rx == 1) else 1  # parity of the green columns in this row
-        s, d = sh[y], dh[y]
-        s2 = np.empty(width, np.float32)
-        n2 = np.empty(width, np.float32)
-        for x in range(width):
-            s2[x] = s[x] * s[x]
-            n2[x] = (d[x] - s[x]) * (d[x] - s[x])
-        vm = np.zeros(width, np.float32)
-        vm2 = np.zeros(width, np.float32)
-        vn2 = np.zeros(width, np.float32)
-        for k in range(-_HALF, _HALF + 1):
-            svk, dvk = sv[y + k], dv[y + k]
+    g0, g1, g2, g3, g4, g5, g6, g7, g8 = (
+        gauss[0],
+        gauss[1],
+        gauss[2],
+        gauss[3],
+        gauss[4],
+        gauss[5],
+        gauss[6],
+        gauss[7],
+        gauss[8],
+    )
+    for band in nb.prange(bands):
+        y0 = lo + band * _BAND
+        y1 = min(y0 + _BAND, hi)
+        n = y1 - y0
+        # Column differences for rows y0 - 8 + k; their smoothing, its square and the noise around it for
+        # rows y0 - 4 + k.
+        dv = np.empty((n + 16, width), np.float32)
+        sv = np.empty((n + 8, width), np.float32)
+        sv2 = np.empty((n + 8, width), np.float32)
+        nv2 = np.empty((n + 8, width), np.float32)
+        for k in range(n + 16):
+            y = y0 - 8 + k
+            above2, above, row, below, below2 = p[y - 2], p[y - 1], p[y], p[y + 1], p[y + 2]
+            out = dv[k]
             for x in range(width):
-                vm[x] += svk[x]
-                vm2[x] += svk[x] * svk[x]
-                vn2[x] += (dvk[x] - svk[x]) * (dvk[x] - svk[x])
+                sign = np.float32(1 - 2 * ((y + x + green_parity) & 1))  # green minus colour
+                estimate = half * (above[x] + below[x]) + quarter * (two * row[x] - above2[x] - below2[x])
+                out[x] = sign * (row[x] - estimate)
+        for k in range(n + 8):
+            d0, d1, d2, d3, d4, d5, d6, d7, d8 = (
+                dv[k],
+                dv[k + 1],
+                dv[k + 2],
+                dv[k + 3],
+                dv[k + 4],
+                dv[k + 5],
+                dv[k + 6],
+                dv[k + 7],
+                dv[k + 8],
+            )
+            s, s2, n2 = sv[k], sv2[k], nv2[k]
+            for x in range(width):
+                v = (
+                    g0 * d0[x]
+                    + g1 * d1[x]
+                    + g2 * d2[x]
+                    + g3 * d3[x]
+                    + g4 * d4[x]
+                    + g5 * d5[x]
+                    + g6 * d6[x]
+                    + g7 * d7[x]
+                    + g8 * d8[x]
+                )
+                s[x] = v
+                s2[x] = v * v
+                n2[x] = (d4[x] - v) * (d4[x] - v)
+        dh = np.zeros(width, np.float32)
+        sh = np.zeros(width, np.float32)
+        sh2 = np.zeros(width, np.float32)
+        nh2 = np.zeros(width, np.float32)
         fused = np.empty(width, np.float32)
-        for x in range(10, width - 10):
-            hm = s[x - 4] + s[x - 3] + s[x - 2] + s[x - 1] + s[x] + s[x + 1] + s[x + 2] + s[x + 3] + s[x + 4]
-            hm2 = (
-                s2[x - 4]
-                + s2[x - 3]
-                + s2[x - 2]
-                + s2[x - 1]
-                + s2[x]
-                + s2[x + 1]
-                + s2[x + 2]
-                + s2[x + 3]
-                + s2[x + 4]
-            )
-            hn2 = (
-                n2[x - 4]
-                + n2[x - 3]
-                + n2[x - 2]
-                + n2[x - 1]
-                + n2[x]
-                + n2[x + 1]
-                + n2[x + 2]
-                + n2[x + 3]
-                + n2[x + 4]
-            )
-            est_h, err_h = _estimate(hm * inv, hm2 * inv, hn2 * inv, d[x])
-            est_v, err_v = _estimate(vm[x] * inv, vm2[x] * inv, vn2[x] * inv, dv[y, x])
-            fused[x] = p[y, x] + (err_v * est_h + err_h * est_v) / (err_h + err_v)
-        for x in range(10 + green_x, width - 10, 2):
-            g[y, x] = p[y, x]
-        for x in range(11 - green_x, width - 10, 2):
-            g[y, x] = fused[x]
+        for y in range(y0, y1):
+            row = p[y]
+            for x in range(2, width - 2):
+                sign = np.float32(1 - 2 * ((y + x + green_parity) & 1))
+                estimate = half * (row[x - 1] + row[x + 1]) + quarter * (
+                    two * row[x] - row[x - 2] - row[x + 2]
+                )
+                dh[x] = sign * (row[x] - estimate)
+            for x in range(6, width - 6):
+                v = (
+                    g0 * dh[x - 4]
+                    + g1 * dh[x - 3]
+                    + g2 * dh[x - 2]
+                    + g3 * dh[x - 1]
+                    + g4 * dh[x]
+                    + g5 * dh[x + 1]
+                    + g6 * dh[x + 2]
+                    + g7 * dh[x + 3]
+                    + g8 * dh[x + 4]
+                )
+                sh[x] = v
+                sh2[x] = v * v
+                nh2[x] = (dh[x] - v) * (dh[x] - v)
+            k = y - y0  # rows y - 4 .. y + 4 of the column statistics are k .. k + 8
+            for x in range(10, width - 10):
+                hm = (
+                    sh[x - 4]
+                    + sh[x - 3]
+                    + sh[x - 2]
+                    + sh[x - 1]
+                    + sh[x]
+                    + sh[x + 1]
+                    + sh[x + 2]
+                    + sh[x + 3]
+                    + sh[x + 4]
+                )
+                hm2 = (
+                    sh2[x - 4]
+                    + sh2[x - 3]
+                    + sh2[x - 2]
+                    + sh2[x - 1]
+                    + sh2[x]
+                    + sh2[x + 1]
+                    + sh2[x + 2]
+                    + sh2[x + 3]
+                    + sh2[x + 4]
+                )
+                hn2 = (
+                    nh2[x - 4]
+                    + nh2[x - 3]
+                    + nh2[x - 2]
+                    + nh2[x - 1]
+                    + nh2[x]
+                    + nh2[x + 1]
+                    + nh2[x + 2]
+                    + nh2[x + 3]
+                    + nh2[x + 4]
+                )
+                vm = (
+                    sv[k, x]
+                    + sv[k + 1, x]
+                    + sv[k + 2, x]
+                    + sv[k + 3, x]
+                    + sv[k + 4, x]
+                    + sv[k + 5, x]
+                    + sv[k + 6, x]
+                    + sv[k + 7, x]
+                    + sv[k + 8, x]
+                )
+                vm2 = (
+                    sv2[k, x]
+                    + sv2[k + 1, x]
+                    + sv2[k + 2, x]
+                    + sv2[k + 3, x]
+                    + sv2[k + 4, x]
+                    + sv2[k + 5, x]
+                    + sv2[k + 6, x]
+                    + sv2[k + 7, x]
+                    + sv2[k + 8, x]
+                )
+                vn2 = (
+                    nv2[k, x]
+                    + nv2[k + 1, x]
+                    + nv2[k + 2, x]
+                    + nv2[k + 3, x]
+                    + nv2[k + 4, x]
+                    + nv2[k + 5, x]
+                    + nv2[k + 6, x]
+                    + nv2[k + 7, x]
+                    + nv2[k + 8, x]
+                )
+                est_h, err_h = _estimate(hm * inv, hm2 * inv, hn2 * inv, dh[x])
+                est_v, err_v = _estimate(vm * inv, vm2 * inv, vn2 * inv, dv[k + 8, x])
+                fused[x] = row[x] + (err_v * est_h + err_h * est_v) / (err_h + err_v)
+            first_green = 10 + ((y + 10 + green_parity) & 1)
+            for x in range(first_green, width - 10, 2):
+                g[y, x] = row[x]
+            for x in range(21 - first_green, width - 10, 2):
+                g[y, x] = fused[x]
 
 
 # Kernels compute what the output needs and no further: the margin keeps every read inside the padded planes,
@@ -383,8 +499,9 @@ def lmmse_ri(cfa: np.ndarray, pattern: str = "RGGB") -> np.ndarray:
     top = float(flat.max()) if flat.size else 0.0
     eps = np.float32(_EPS_8BIT * (max(top, 1e-6) / 255.0) ** 2)
     p = pad_reflect(flat, _MARGIN)
-    g, (red_guide, blue_guide, _, _) = padded_green(p, ry, rx, _fuse_directions)
     green_parity = 1 - ((ry + rx) & 1)  # (y + x) & 1 at green sites
+    g, red_guide, blue_guide = new_array(p.shape), new_array(p.shape), new_array(p.shape)
+    _directional_green(p, green_parity, _GAUSS, g)
     red, blue = (ry, rx), (1 - ry, 1 - rx)
     lattice = ((p.shape[0] + 1) // 2, (p.shape[1] + 1) // 2)
     red_fit, blue_fit = new_array((3, *lattice)), new_array((3, *lattice))
