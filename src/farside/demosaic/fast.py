@@ -63,13 +63,15 @@ def _row(c0, u1, d1, u2, d2, o, colour_first, own, other, width):
     second = _MARGIN + 1 if colour_first else _MARGIN  # and of the first green site
     for j in range(width // 2):
         a = first + 2 * j
+        b = second + 2 * j
+        # Both sites before any store: the compiler cannot tell the output from the mosaic apart, so a
+        # store in between would make it load and convert the samples the two sites share once more.
         c, green, opposite = _colour_site(c0, u1, d1, u2, d2, a)
+        g, along_row, along_column = _green_site(c0, u1, d1, u2, d2, b)
         oa = 3 * (a - _MARGIN)
         o[oa + own] = c
         o[oa + 1] = green * _SIXTEENTH
         o[oa + other] = opposite * _SIXTEENTH
-        b = second + 2 * j
-        g, along_row, along_column = _green_site(c0, u1, d1, u2, d2, b)
         ob = 3 * (b - _MARGIN)
         o[ob + own] = along_row * _SIXTEENTH
         o[ob + 1] = g
