@@ -263,8 +263,7 @@ def largest_first(jobs: Sequence[Job]) -> list[Job]:
             except OSError:
                 return 0
 
-    sizes = {id(job): size(job) for job in jobs}
-    return sorted(jobs, key=lambda job: -sizes[id(job)])
+    return sorted(jobs, key=lambda job: -size(job))
 
 
 def _run_pool(
