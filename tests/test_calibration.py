@@ -78,6 +78,30 @@ def test_colour_recovered_within_two_ciede2000(simulated):
     assert max(means) < 2.0, means
 
 
+def test_colour_recovered_the_same_through_the_release_path(simulated, tmp_path):
+    """``farside process``'s path (a pool of workers with their own environment and memory handling,
+    each product written as a PNG) gives exactly the images rendered above, so the same colour errors."""
+    import cv2
+
+    from farside.batch import Job, process
+    from farside.conversion import Request
+
+    # The products share a name (one per scene folder): each has its own output folder.
+    jobs = [Job(str(label), str(tmp_path / label.parent.name), Request(profile_file=str(profile)))
+            for _, _, _, label, profile in simulated]  # fmt: skip
+    summary = process(jobs, workers=2)
+    assert [o.status for o in summary.outcomes] == ["converted"] * len(jobs), summary.to_dict()["failures"]
+    for truth, _, _, label, profile in simulated:
+        png = tmp_path / label.parent.name / (label.name[:-1] + ".png")
+        image = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)[:, :, ::-1]
+        product = read(label)
+        assert np.array_equal(image, render(product, settings_for(product, profile_file=profile)).image)
+        reference = np.round(srgb_encode(optics(truth, MODEL)) * 255) / 255
+        inner = (slice(10, -10), slice(10, -10))
+        delta = colour.delta_E(_lab(image[inner] / 255.0), _lab(reference[inner]), method="CIE 2000")
+        assert float(delta.mean()) < 2.0
+
+
 def test_every_hot_pixel_repaired_and_nothing_else_changed(simulated):
     span = MODEL.white_level - MODEL.black_level
     for number, (_, raw, hot, label, profile) in zip(SCENES, simulated, strict=True):

@@ -234,3 +234,58 @@ def test_a_failed_streamed_write_leaves_nothing_under_the_final_name(tmp_path):
     with pytest.raises(MemoryError), atomic_file(tmp_path / "pano.png") as stream:
         write_png_strips(stream, 20, 40, strips(), {})
     assert list(tmp_path.iterdir()) == []
+
+
+def _opencv_png(image):
+    """The PNG encoder farside used before its own: OpenCV's, with the same "Up" filter."""
+    import cv2
+
+    pixels = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA if image.shape[2] == 4
+                                                        else cv2.COLOR_RGB2BGR)  # fmt: skip
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
+    return cv2.imencode(".png", pixels, params)[1].tobytes()
+
+
+def _decoded(payload: bytes):
+    import cv2
+    import numpy as np
+
+    image = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA if image.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    return image
+
+
+@pytest.mark.parametrize("deflater", ["isal", "zlib"])
+@pytest.mark.parametrize("dtype, channels", [("uint8", 1), ("uint8", 3), ("uint8", 4), ("uint16", 1),
+                                             ("uint16", 3)])  # fmt: skip
+def test_png_encoding_is_standard_and_lossless(monkeypatch, deflater, dtype, channels):
+    """Whole images (what convert and process write) decode to the pixels given, as OpenCV's own PNGs of
+    them do, in Pillow and OpenCV; with ISA-L and with zlib where it is missing."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from farside.output import encode_png
+
+    if deflater == "zlib":
+        monkeypatch.setitem(sys.modules, "isal", None)  # an import of it now fails
+    else:
+        pytest.importorskip("isal")
+    rng = np.random.default_rng(channels)
+    top = np.iinfo(dtype).max
+    image = rng.integers(0, top, (171, 203, channels), endpoint=True).astype(dtype)
+    image[50:90] = image[50:51]  # rows that repeat, as flat regions of a scene do
+    image = image[:, :, 0] if channels == 1 else image
+    payload = encode_png(image, {"farside:provenance": '{"a": 1}', "Software": "farside"})
+    chunks = _png_chunks(payload)  # every chunk's CRC checked
+    assert chunks[b"sRGB"] == b"\0"
+    decoded = _decoded(payload)
+    assert decoded.dtype == image.dtype and np.array_equal(decoded, image)
+    assert np.array_equal(decoded, _decoded(_opencv_png(image)))
+    with Image.open(io.BytesIO(payload)) as im:
+        im.load()  # Pillow checks the zlib stream's checksum as it decodes
+        assert im.size == (203, 171) and im.text["farside:provenance"] == '{"a": 1}'
+        if dtype == "uint8" or channels == 1:  # Pillow has no 16-bit colour mode
+            assert np.array_equal(np.asarray(im).astype(dtype), image)

@@ -16,15 +16,17 @@ whose parent dies (killed, say) exits by itself within a second.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import multiprocessing
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,10 +67,56 @@ def _init_worker(threads: int, parent: int) -> None:
 
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     cv2.setNumThreads(max(1, threads))
+    _keep_freed_memory()
     # Ctrl-C reaches the whole process group: the parent alone decides, and stops the workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A parent killed outright cannot stop its workers; they notice it is gone and leave.
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+
+
+def _keep_freed_memory() -> None:
+    """Have the C allocator keep what a product freed for the next product, already mapped.
+
+    glibc gives each large array (a frame, its planes, the output) fresh pages from the system and returns
+    them when the array is freed, so every product pays a page fault on the first touch of each page of
+    each array: about an eighth of the time of a PCAM colour frame. On the heap and never trimmed, freed
+    memory is reused as it is; a worker then stays the size of its largest product, which it reached
+    anyway."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError, TypeError):  # not glibc (macOS, Windows): its own allocator decides
+        return
+    mallopt(_M_MMAP_MAX, 0)
+    mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+
+
+# Libraries that start a thread per core of their own unless told otherwise, read when they load.
+_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextmanager
+def _worker_environment(threads: int) -> Iterator[None]:
+    """Workers started inside this block run numpy's linear algebra on their share of the cores.
+
+    OpenBLAS otherwise starts a thread per core in every worker, and its threads spin for a while after
+    each call: a 3x3 colour-matrix product of a frame's samples took 20-30 ms instead of under one, and
+    the spinning slowed whatever ran next. The library reads the setting once, when numpy is imported,
+    before a worker's initializer runs, so it is passed in the environment. A user's own setting wins."""
+    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
+    for name in _THREAD_VARIABLES:
+        os.environ.setdefault(name, str(threads))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def remove_partial_files(out_dir: str | os.PathLike[str]) -> int:
@@ -192,13 +240,30 @@ def _run_local(
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")  # no fork: compiled-kernel thread pools do not survive it
-    pending = list(jobs)
-    for _attempt in range(_POOL_RESTARTS + 1):
-        if not pending:
-            return
-        pending = _run_pool(pending, workers, threads, context, collect, runner)
+    pending = largest_first(jobs)
+    with _worker_environment(threads):
+        for _attempt in range(_POOL_RESTARTS + 1):
+            if not pending:
+                return
+            pending = _run_pool(pending, workers, threads, context, collect, runner)
     for job in pending:
         collect(Outcome(job.path, "failed", error=f"{job.path}: a worker process died while converting"))
+
+
+def largest_first(jobs: Sequence[Job]) -> list[Job]:
+    """Jobs by the size of their data, largest first (ties in path order): the last jobs of a run are then
+    short ones, and no core waits at the end while another finishes a large frame."""
+
+    def size(job: Job) -> int:
+        try:
+            return os.stat(_product_key(job.path)).st_size
+        except OSError:  # no data file (a bad product, or a data file given directly)
+            try:
+                return os.stat(job.path).st_size
+            except OSError:
+                return 0
+
+    return sorted(jobs, key=lambda job: -size(job))
 
 
 def _run_pool(
@@ -217,24 +282,21 @@ def _run_pool(
     collected: set[Future[Outcome]] = set()
     try:
         futures = {executor.submit(runner, job): job for job in jobs}
-        remaining = set(futures)
-        while remaining:
-            done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-            for future in done:
-                try:
-                    outcome = future.result()
-                except BrokenProcessPool:
-                    executor.shutdown(wait=True, cancel_futures=True)
-                    return [
-                        job
-                        for f, job in futures.items()
-                        if f not in collected and not _collect_done(f, collect)
-                    ]
-                except Exception as exc:  # the job could not even be sent or returned: report, go on
-                    job = futures[future]
-                    outcome = Outcome(job.path, "failed", error=f"{job.path}: worker failed: {exc}")
-                collected.add(future)
-                collect(outcome)
+        # as_completed watches each future once; waiting again on all that remain after each one finishes
+        # costs the parent time in proportion to the square of the number of jobs.
+        for future in as_completed(futures):
+            try:
+                outcome = future.result()
+            except BrokenProcessPool:
+                executor.shutdown(wait=True, cancel_futures=True)
+                return [
+                    job for f, job in futures.items() if f not in collected and not _collect_done(f, collect)
+                ]
+            except Exception as exc:  # the job could not even be sent or returned: report, go on
+                job = futures[future]
+                outcome = Outcome(job.path, "failed", error=f"{job.path}: worker failed: {exc}")
+            collected.add(future)
+            collect(outcome)
     except BaseException:
         _stop_now(executor)
         raise

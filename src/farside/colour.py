@@ -21,11 +21,14 @@ def grey_world_gains(samples: np.ndarray, saturation: float = 0.98) -> np.ndarra
     [2.0, 1.0, 4.0]
     """
     samples = np.asarray(samples, dtype=np.float64).reshape(-1, 3)
-    usable = np.all(samples < saturation, axis=1) & np.all(samples > 0, axis=1)
+    red, green, blue = samples.T
+    # Channel by channel: numpy's reductions along a length-3 axis are several times slower.
+    usable = (red < saturation) & (green < saturation) & (blue < saturation)
+    usable &= (red > 0) & (green > 0) & (blue > 0)
     values = samples[usable]
     if len(values) < 16:
         return np.ones(3)
-    brightness = values.sum(axis=1)
+    brightness = values[:, 0] + values[:, 1] + values[:, 2]  # as values.sum(axis=1) adds them
     low, high = np.percentile(brightness, [2, 98])
     mid = values[(brightness >= low) & (brightness <= high)]
     means = (mid if len(mid) else values).mean(axis=0)

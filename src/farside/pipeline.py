@@ -122,7 +122,7 @@ def linearize(product: Product, settings: Settings, dn: bool = False) -> Linear:
             frame *= np.float32(scale)
         clip = scale
         applied.update(bit_depth=bits, black_level=settings.black_level, white_level=white)
-    if frame.dtype.kind == "f" and not np.all(np.isfinite(frame)):
+    if stored.dtype.kind == "f" and not np.all(np.isfinite(frame)):  # scaled or decoded integers are finite
         bad = int(np.count_nonzero(~np.isfinite(frame)))
         np.nan_to_num(frame, copy=False, nan=0.0, posinf=clip, neginf=0.0)
         warnings.append(f"{bad} samples were not finite: set to 0")
@@ -226,6 +226,12 @@ def choose_look(
     """White balance, matrix and black/white points from frame samples (one frame's, or a set's)."""
     gains = white_balance(settings, samples, linear, product)
     matrix = None
+    if settings.stretch == "none":  # the samples' colours and levels are not needed
+        if samples.shape[-1] == 3:
+            matrix = colour.colour_matrix(settings.matrix)
+        channels = samples.shape[-1]
+        factor = linear.exposure_factor if linear else 1.0
+        return Look(gains=gains, matrix=matrix, lo=np.zeros(channels), hi=np.full(channels, factor))
     values = samples.astype(np.float64)
     if samples.shape[-1] == 3:
         level = linear.clip * linear.exposure_factor if linear else 1.0
@@ -234,13 +240,8 @@ def choose_look(
         if settings.stretch == "decorrelation":
             matrix = colour.decorrelation_matrix(values @ matrix.T) @ matrix
         values = values @ matrix.T
-    if settings.stretch == "none":
-        channels = values.shape[-1]
-        factor = linear.exposure_factor if linear else 1.0
-        lo, hi = np.zeros(channels), np.full(channels, factor)
-    else:
-        linked = settings.linked and settings.stretch != "decorrelation"
-        lo, hi = tone.percentile_limits(values, settings.low, settings.high, linked)
+    linked = settings.linked and settings.stretch != "decorrelation"
+    lo, hi = tone.percentile_limits(values, settings.low, settings.high, linked)
     return Look(gains=gains, matrix=matrix, lo=lo, hi=hi)
 
 
