@@ -12,10 +12,11 @@ demosaicnet. CPSNR: RGGB mosaics, 8-bit RGB, 10-pixel border excluded, on
   the 256 x 256 window with the most colour-difference Laplacian energy (|lap(R - G)| + |lap(B - G)|), with
   the 10-pixel border around it.
 
-No method was tuned on the held-out sets. Speed:
-median of repeated runs on one 2352 x 1728 uint16 frame (10-bit values). Peak memory: the growth of the
-process's peak resident size while demosaicing that frame once, measured in a fresh process per method
-after a warm-up on a small frame (so it includes the output array, 48.8 MB).
+No method was tuned on the held-out sets. Speed and memory are measured in a fresh process per method (one
+method's leftovers, such as fragmented memory or spinning worker threads, otherwise slow the next), after a
+warm-up on a small frame. Speed: median of repeated runs on one 2352 x 1728 uint16 frame (10-bit values).
+Peak memory: the growth of the process's peak resident size during the first full-frame run (so it
+includes the output array, 48.8 MB).
 
 Usage: python benchmarks/demosaic.py [--quick]
 Writes benchmarks/results/demosaic.json and benchmarks/results/demosaic.md.
@@ -78,14 +79,20 @@ def _opencv(code, eight_bit=False):
 
 
 def _demosaicnet():
-    import torch
-
     from farside.demosaic import METHODS
 
     if "neural" not in METHODS:
         raise ImportError("farside[neural] not installed")
-    torch.set_num_threads(os.cpu_count() or 1)
-    return _farside("neural")
+    neural = _farside("neural")
+
+    def run(cfa):
+        # torch is imported only here: its OpenMP threads would otherwise slow every method timed after it.
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
+        return neural(cfa)
+
+    return run
 
 
 def methods() -> dict[str, tuple[str, object]]:
@@ -180,23 +187,40 @@ def peak_rss_kb() -> int:
     raise OSError("no VmHWM in /proc/self/status")
 
 
-def peak_memory_mb(name: str, frame_file: Path) -> float:
-    """Extra peak RSS (MB) of one full-frame run, in a fresh process."""
+def speed_and_memory(name: str, frame_file: Path, repeat: int) -> tuple[float, float]:
+    """Median seconds per full frame and extra peak RSS (MB) of the first full-frame run, in a fresh
+    process (this script with ``--measure``)."""
+    command = [sys.executable, __file__, "--measure", name, str(frame_file), str(repeat)]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    seconds, grown = result.stdout.strip().splitlines()[-1].split()
+    return float(seconds), float(grown)
+
+
+def measure(name: str, frame_file: str, repeat: int) -> None:
+    run = methods()[name][1]
+    big = np.load(frame_file)
+    run(big[:64, :64])  # compile / warm up
     # VmHWM (not ru_maxrss, which Linux carries over from the parent across exec) is this process's peak.
-    code = (
-        f"import sys, numpy as np; sys.path.insert(0, {str(HERE)!r}); import demosaic as b; "
-        f"m = b.methods()[{name!r}][1]; f = np.load({str(frame_file)!r}); m(f[:64, :64]); "
-        "before = b.peak_rss_kb(); out = m(f); print((b.peak_rss_kb() - before) / 1024)"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(result.stdout.strip().splitlines()[-1])
+    before = peak_rss_kb()
+    run(big)
+    grown = (peak_rss_kb() - before) / 1024
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run(big)
+        times.append(time.perf_counter() - start)
+    print(statistics.median(times), grown)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="4 Kodak images, fewer timing runs")
+    parser.add_argument("--measure", nargs=3, metavar=("METHOD", "FRAME", "REPEAT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
+    if args.measure:
+        measure(args.measure[0], args.measure[1], int(args.measure[2]))
+        return
     images = list(kodak_images(4 if args.quick else 24))
     cfas = [mosaic(im) for im in images]
     others = list(held_out_images())
@@ -214,13 +238,7 @@ def main() -> None:
         per_held = [cpsnr(run(c), im) for c, im in zip(other_cfas, others, strict=True)]
         per_saturated = [cpsnr(run(c), im) for c, im in zip(saturated_cfas, saturated, strict=True)]
         slow = "neural" in name or ("Menon2007" in name and "colour" in name)
-        repeat = 3 if slow or args.quick else 7
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            run(big)
-            times.append(time.perf_counter() - start)
-        seconds = statistics.median(times)
+        seconds, grown = speed_and_memory(name, frame_file, 3 if slow or args.quick else 15)
         rows.append(
             {
                 "method": name,
@@ -235,7 +253,7 @@ def main() -> None:
                 },
                 "seconds_per_frame": round(seconds, 4),
                 "mp_per_s": round(FRAME[0] * FRAME[1] / seconds / 1e6, 1),
-                "extra_peak_mb": round(peak_memory_mb(name, frame_file), 0),
+                "extra_peak_mb": round(grown, 0),
             }
         )
         print(rows[-1], flush=True)
