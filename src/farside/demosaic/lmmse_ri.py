@@ -45,6 +45,27 @@ _REFINED_SHARE = np.float32(0.75)  # how much of the residual-interpolated green
 _EPS_8BIT = 1.0  # regularisation of both fits, in squared 8-bit units; scaled to the data's range
 
 
+@nb.njit(inline="always")
+def _five(a, j):
+    return a[j - 2] + a[j - 1] + a[j] + a[j + 1] + a[j + 2]
+
+
+@nb.njit(inline="always")
+def _five_down(plane, k, j):  # rows k - 2 .. k + 2 of column j
+    return plane[k - 2, j] + plane[k - 1, j] + plane[k, j] + plane[k + 1, j] + plane[k + 2, j]
+
+
+@nb.njit(inline="always")
+def _nine(a, x):
+    return a[x - 4] + a[x - 3] + a[x - 2] + a[x - 1] + a[x] + a[x + 1] + a[x + 2] + a[x + 3] + a[x + 4]
+
+
+@nb.njit(inline="always")
+def _nine_down(plane, k, x):  # rows k .. k + 8 of column x
+    top = plane[k, x] + plane[k + 1, x] + plane[k + 2, x] + plane[k + 3, x] + plane[k + 4, x]
+    return top + plane[k + 5, x] + plane[k + 6, x] + plane[k + 7, x] + plane[k + 8, x]
+
+
 @nb.njit(parallel=True, fastmath=True, cache=True)
 def _directional_green(p, green_parity, gauss, g):  # pragma: no cover - compiled
     # lmmse's green (Zhang-Wu: Hamilton-Adams differences along rows and columns, Gaussian-smoothed, each
@@ -143,72 +164,12 @@ def _directional_green(p, green_parity, gauss, g):  # pragma: no cover - compile
                 nh2[x] = (dh[x] - v) * (dh[x] - v)
             k = y - y0  # rows y - 4 .. y + 4 of the column statistics are k .. k + 8
             for x in range(10, width - 10):
-                hm = (
-                    sh[x - 4]
-                    + sh[x - 3]
-                    + sh[x - 2]
-                    + sh[x - 1]
-                    + sh[x]
-                    + sh[x + 1]
-                    + sh[x + 2]
-                    + sh[x + 3]
-                    + sh[x + 4]
-                )
-                hm2 = (
-                    sh2[x - 4]
-                    + sh2[x - 3]
-                    + sh2[x - 2]
-                    + sh2[x - 1]
-                    + sh2[x]
-                    + sh2[x + 1]
-                    + sh2[x + 2]
-                    + sh2[x + 3]
-                    + sh2[x + 4]
-                )
-                hn2 = (
-                    nh2[x - 4]
-                    + nh2[x - 3]
-                    + nh2[x - 2]
-                    + nh2[x - 1]
-                    + nh2[x]
-                    + nh2[x + 1]
-                    + nh2[x + 2]
-                    + nh2[x + 3]
-                    + nh2[x + 4]
-                )
-                vm = (
-                    sv[k, x]
-                    + sv[k + 1, x]
-                    + sv[k + 2, x]
-                    + sv[k + 3, x]
-                    + sv[k + 4, x]
-                    + sv[k + 5, x]
-                    + sv[k + 6, x]
-                    + sv[k + 7, x]
-                    + sv[k + 8, x]
-                )
-                vm2 = (
-                    sv2[k, x]
-                    + sv2[k + 1, x]
-                    + sv2[k + 2, x]
-                    + sv2[k + 3, x]
-                    + sv2[k + 4, x]
-                    + sv2[k + 5, x]
-                    + sv2[k + 6, x]
-                    + sv2[k + 7, x]
-                    + sv2[k + 8, x]
-                )
-                vn2 = (
-                    nv2[k, x]
-                    + nv2[k + 1, x]
-                    + nv2[k + 2, x]
-                    + nv2[k + 3, x]
-                    + nv2[k + 4, x]
-                    + nv2[k + 5, x]
-                    + nv2[k + 6, x]
-                    + nv2[k + 7, x]
-                    + nv2[k + 8, x]
-                )
+                hm = _nine(sh, x)
+                hm2 = _nine(sh2, x)
+                hn2 = _nine(nh2, x)
+                vm = _nine_down(sv, k, x)
+                vm2 = _nine_down(sv2, k, x)
+                vn2 = _nine_down(nv2, k, x)
                 est_h, err_h = _estimate(hm * inv, hm2 * inv, hn2 * inv, dh[x])
                 est_v, err_v = _estimate(vm * inv, vm2 * inv, vn2 * inv, dv[k + 8, x])
                 fused[x] = row[x] + (err_v * est_h + err_h * est_v) / (err_h + err_v)
@@ -261,41 +222,17 @@ def _lattice_fit(p, g, oy, ox, hq, wq, eps, fit):  # pragma: no cover - compiled
                 lgg[j] = lg * lg
             sxy, sxx, sc, sg = sums[0, k], sums[1, k], sums[2, k], sums[3, k]
             for j in range(3, wq - 3):
-                sxy[j] = lgx[j - 2] + lgx[j - 1] + lgx[j] + lgx[j + 1] + lgx[j + 2]
-                sxx[j] = lgg[j - 2] + lgg[j - 1] + lgg[j] + lgg[j + 1] + lgg[j + 2]
-                sc[j] = c0[j - 2] + c0[j - 1] + c0[j] + c0[j + 1] + c0[j + 2]
-                sg[j] = g0[j - 2] + g0[j - 1] + g0[j] + g0[j + 1] + g0[j + 2]
+                sxy[j] = _five(lgx, j)
+                sxx[j] = _five(lgg, j)
+                sc[j] = _five(c0, j)
+                sg[j] = _five(g0, j)
         # ... then along columns: the fit over 5x5 lattice samples.
         for k in range(3, n - 3):
             for j in range(3, wq - 3):
-                a = (
-                    sums[0, k - 2, j]
-                    + sums[0, k - 1, j]
-                    + sums[0, k, j]
-                    + sums[0, k + 1, j]
-                    + sums[0, k + 2, j]
-                )
-                b = (
-                    sums[1, k - 2, j]
-                    + sums[1, k - 1, j]
-                    + sums[1, k, j]
-                    + sums[1, k + 1, j]
-                    + sums[1, k + 2, j]
-                )
-                c = (
-                    sums[2, k - 2, j]
-                    + sums[2, k - 1, j]
-                    + sums[2, k, j]
-                    + sums[2, k + 1, j]
-                    + sums[2, k + 2, j]
-                )
-                d = (
-                    sums[3, k - 2, j]
-                    + sums[3, k - 1, j]
-                    + sums[3, k, j]
-                    + sums[3, k + 1, j]
-                    + sums[3, k + 2, j]
-                )
+                a = _five_down(sums[0], k, j)
+                b = _five_down(sums[1], k, j)
+                c = _five_down(sums[2], k, j)
+                d = _five_down(sums[3], k, j)
                 fitted = a / (b + eps)
                 slope[k, j] = fitted
                 offset[k, j] = (c - fitted * d) * per_sample
