@@ -68,6 +68,49 @@ def test_convert_loads_neither_other_commands_nor_their_libraries(bayer_product,
     assert sorted(other_commands & modules) == []
 
 
+def test_info_reads_without_the_pipeline(bayer_product):
+    status, modules = _modules_after(["info", str(bayer_product), "--json"])
+    assert status == 0
+    assert [name for name in ("numba", "cv2", "farside.pipeline") if _loaded(modules, name)] == []
+
+
+def _run_python(code: str) -> str:
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_the_package_imports_what_is_used_when_it_is_used(bayer_product):
+    code = (
+        "import sys, farside\n"
+        "print('numba' in sys.modules, 'cv2' in sys.modules)\n"
+        f"product = farside.read({str(bayer_product)!r})\n"
+        "print(type(product).__name__, 'numba' in sys.modules, 'cv2' in sys.modules)\n"
+    )
+    assert _run_python(code).split() == ["False", "False", "Product", "False", "False"]
+
+
+@pytest.mark.parametrize(
+    "before",
+    ["import farside.pipeline", "farside.demosaic; import farside.pipeline"],
+    ids=["subpackage", "function"],
+)
+def test_farside_demosaic_is_the_function_whichever_is_imported_first(before):
+    """The subpackage of the same name, imported by the pipeline at any time, does not take the name."""
+    code = (
+        f"import numpy as np, farside; {before}\n"
+        "rgb = farside.demosaic(np.full((8, 8), 100, np.uint16), 'RGGB')\n"
+        "from farside import demosaic\n"
+        "print(callable(demosaic), rgb.shape, float(rgb.mean()))\n"
+    )
+    assert _run_python(code).split() == ["True", "(8,", "8,", "3)", "100.0"]
+
+
+def test_every_public_name_resolves():
+    missing = [name for name in farside.__all__ if getattr(farside, name, None) is None]
+    assert missing == [] and set(farside.__all__) <= set(dir(farside))
+
+
 def test_each_command_is_registered_by_the_module_named_for_it():
     registered: dict[str, str] = {}
     for module in dict.fromkeys(COMMANDS.values()):
