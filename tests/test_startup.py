@@ -8,6 +8,7 @@ import contextlib
 import importlib
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -162,3 +163,27 @@ def test_a_broken_catalog_is_one_line_and_status_1(tmp_path):
                             capture_output=True, text=True, timeout=300)  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.splitlines() == ["farside: error: catalog: file is not a database"]
+
+
+@pytest.mark.parametrize(
+    "argv, preset, threads",
+    [(["convert", "x"], None, "1"), (["info", "x"], None, "1"), (["convert", "x"], "3", "3"),
+     (["panorama", "x"], None, None), ([], None, None)],
+)  # fmt: skip
+def test_frame_commands_start_blas_with_one_thread_before_numpy_loads(argv, preset, threads):
+    """Set where it still takes effect (numpy not yet loaded), and never over the user's own value."""
+    code = (
+        "import os, sys\n"
+        "import farside.cli as cli\n"
+        "cli.main = lambda: print(os.environ.get('OPENBLAS_NUM_THREADS'), 'numpy' in sys.modules) or 0\n"
+        f"sys.argv = ['farside', *{argv!r}]\n"
+        "cli.run()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if preset is not None:
+        env["OPENBLAS_NUM_THREADS"] = preset
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(threads), "False"]

@@ -36,6 +36,12 @@ COMMANDS = {
     "gallery": "gallery",
 }
 
+# Commands whose work is the frame pipeline: its parallelism is numba's threads, and BLAS only multiplies
+# 3x3 colour matrices. OpenBLAS starts a thread pool as numpy loads, and another in SciPy's copy, which
+# numba loads with its first kernel; their threads spin while the command starts, about a quarter of a
+# one-frame conversion's CPU time on two cores. A value the user set is kept.
+SINGLE_THREADED_BLAS = frozenset({"convert", "demo", "info"})
+
 
 class Parser(argparse.ArgumentParser):
     """Argument mistakes are one line, not the whole usage (``--help`` has that)."""
@@ -101,6 +107,8 @@ def run() -> None:  # pragma: no cover - the console script
     unloading numba, LLVM and OpenCV, which takes about 0.2 s, longer than some whole conversions. So the
     command flushes its output and leaves without that teardown.
     """
+    if sys.argv[1:2] and sys.argv[1] in SINGLE_THREADED_BLAS:  # before numpy is imported, as it must be
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()
