@@ -12,22 +12,71 @@ and every step is available below it: :func:`demosaic`, :mod:`farside.calibrate`
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
+import types
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from farside._numba_cache import ensure_numba_cache
 
 ensure_numba_cache()
 
-from farside.demosaic import demosaic, demosaic_methods  # noqa: E402
-from farside.errors import FarsideError, ProductError  # noqa: E402
-from farside.output import EXTENSIONS  # noqa: E402
-from farside.pipeline import Rendered, Settings, settings_for  # noqa: E402
-from farside.pipeline import render as _render  # noqa: E402
-from farside.products import Meta, Product, ProductName, parse_name, read  # noqa: E402
-from farside.profiles import load_profile, profile_names  # noqa: E402
-from farside.radiometry import radiance  # noqa: E402
+if TYPE_CHECKING:
+    from farside.demosaic import demosaic, demosaic_methods
+    from farside.errors import FarsideError, ProductError
+    from farside.pipeline import Rendered, Settings, settings_for
+    from farside.products import Meta, Product, ProductName, parse_name, read
+    from farside.profiles import load_profile, profile_names
+    from farside.radiometry import radiance
+
+# The public names defined in submodules, each imported on first use (PEP 562): the package itself stays
+# light, so a command or program that needs only part of farside (reading a label, the command line's
+# help) does not load numba, OpenCV and every kernel with it.
+_LAZY = {
+    "FarsideError": "farside.errors",
+    "ProductError": "farside.errors",
+    "Meta": "farside.products",
+    "Product": "farside.products",
+    "ProductName": "farside.products",
+    "parse_name": "farside.products",
+    "read": "farside.products",
+    "Rendered": "farside.pipeline",
+    "Settings": "farside.pipeline",
+    "settings_for": "farside.pipeline",
+    "demosaic": "farside.demosaic",
+    "demosaic_methods": "farside.demosaic",
+    "load_profile": "farside.profiles",
+    "profile_names": "farside.profiles",
+    "radiance": "farside.radiometry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+class _Package(types.ModuleType):
+    """``farside.demosaic`` stays the function. The import system binds each subpackage on its parent as
+    it is imported, and the subpackage ``farside.demosaic`` is now imported whenever something first needs
+    it (the pipeline), which may be after the function took the name."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "demosaic" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __version__ = "0.1.0"
 
@@ -42,9 +91,13 @@ def render(
     ``settings`` defaults to the product's instrument profile; ``options`` are passed to
     :func:`settings_for` (``profile``, ``profile_file``, ``overrides``).
     """
+    from farside.pipeline import render as render_product
+    from farside.pipeline import settings_for
+    from farside.products import Product, read
+
     if not isinstance(product, Product):
         product = read(product)
-    return _render(product, settings or settings_for(product, **options))
+    return render_product(product, settings or settings_for(product, **options))
 
 
 def convert(
@@ -61,6 +114,7 @@ def convert(
     from dataclasses import replace
 
     from farside.conversion import Request, plan, write_planned
+    from farside.output import EXTENSIONS
 
     overrides = tuple((options.pop("overrides", None) or {}).items())
     planned = plan(product, out_dir, Request(overrides=overrides, **options))

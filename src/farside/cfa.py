@@ -7,7 +7,6 @@ A pattern names the colours of the 2x2 cell at the frame's top-left corner, row 
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
@@ -129,6 +128,8 @@ def native_cfa(cfa: np.ndarray) -> np.ndarray:
 
 def pad_reflect(cfa: np.ndarray, margin: int) -> np.ndarray:
     """Mirror-pad without repeating the edge sample, so the Bayer phase carries across the border."""
+    import cv2  # here alone: the settings, and so every command, import this module for its patterns
+
     height, width = cfa.shape
     if min(height, width) <= margin:
         # Too small to mirror once: numpy's reflect repeats the mirror as often as needed.

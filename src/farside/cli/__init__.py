@@ -8,17 +8,39 @@ starts; 130 when interrupted.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
-import sqlite3
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from farside.cli import anaglyph, catalog, convert, fetch, gallery, info, movie, panorama, process, profiles
 from farside.cli.common import error
 from farside.errors import FarsideError
 
-COMMANDS = (convert, info, profiles, catalog, process, fetch, panorama, anaglyph, movie, gallery)
+# Each command and the module under farside.cli that registers and runs it, in the order --help lists
+# them. A command's module is imported only when it runs (or for the full help): start-up is part of every
+# conversion's time, and the other commands' modules bring their own libraries (scenes, movies, SQLite).
+COMMANDS = {
+    "convert": "convert",
+    "demo": "convert",
+    "info": "info",
+    "profile": "profiles",
+    "demosaic-methods": "profiles",
+    "index": "catalog",
+    "ls": "catalog",
+    "process": "process",
+    "fetch": "fetch",
+    "panorama": "panorama",
+    "anaglyph": "anaglyph",
+    "movie": "movie",
+    "gallery": "gallery",
+}
+
+# Commands whose work is the frame pipeline: its parallelism is numba's threads, and BLAS only multiplies
+# 3x3 colour matrices. OpenBLAS starts a thread pool as numpy loads, and another in SciPy's copy, which
+# numba loads with its first kernel; their threads spin while the command starts, about a quarter of a
+# one-frame conversion's CPU time on two cores. A value the user set is kept.
+SINGLE_THREADED_BLAS = frozenset({"convert", "demo", "info"})
 
 
 class Parser(argparse.ArgumentParser):
@@ -28,7 +50,9 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser: with ``command`` (a name of :data:`COMMANDS`) only that command's module
+    is registered, which parses that command exactly as the whole parser does; without, every command."""
     from farside import __version__
 
     parser = Parser(
@@ -39,13 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"farside {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMANDS:
-        module.register(commands)
+    modules = [COMMANDS[command]] if command in COMMANDS else dict.fromkeys(COMMANDS.values())
+    for module in modules:
+        importlib.import_module(f"farside.cli.{module}").register(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # The top level has no option taking a value, so a command named first is the command that runs.
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
@@ -55,13 +82,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         error("interrupted")
         return 130
-    except sqlite3.Error as exc:
-        error(f"catalog: {exc}")
-        return 1
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         error(f"{where}{exc.strerror or exc}")
         return 1
+    except Exception as exc:
+        if not _is_catalog_error(exc):
+            raise
+        error(f"catalog: {exc}")
+        return 1
+
+
+def _is_catalog_error(exc: Exception) -> bool:
+    """Whether ``exc`` is SQLite's, without importing sqlite3 for the commands that never open a catalog
+    (an error of sqlite3 can only come from a command that imported it)."""
+    sqlite3 = sys.modules.get("sqlite3")
+    return sqlite3 is not None and isinstance(exc, sqlite3.Error)
 
 
 def run() -> None:  # pragma: no cover - the console script
@@ -71,6 +107,8 @@ def run() -> None:  # pragma: no cover - the console script
     unloading numba, LLVM and OpenCV, which takes about 0.2 s, longer than some whole conversions. So the
     command flushes its output and leaves without that teardown.
     """
+    if sys.argv[1:2] and sys.argv[1] in SINGLE_THREADED_BLAS:  # before numpy is imported, as it must be
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from farside.cli.common import add_command, error, existing_inputs
-from farside.conversion import failure_line
 
 
 def product_info(path: Path) -> dict[str, Any]:
@@ -36,6 +35,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         try:
             info = product_info(path)
         except Exception as exc:  # one line per bad product, the others still shown
+            from farside.conversion import failure_line  # with the whole pipeline, which info has no use for
+
             failures += 1
             error(failure_line(str(path), exc))
             continue

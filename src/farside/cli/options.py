@@ -11,10 +11,12 @@ import argparse
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from farside.conversion import Request
 from farside.settings import OPTIONS, Option, mode_overrides
+
+if TYPE_CHECKING:
+    from farside.conversion import Request
 
 DEFAULT_DB = "farside.db"
 DB_ENVIRONMENT = "FARSIDE_DB"
@@ -106,6 +108,8 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 def request_from(args: argparse.Namespace, radiance: bool = False) -> Request:
     """The conversion request of the flags, checked once against every profile it may meet."""
+    from farside.conversion import Request  # and the pipeline: not for commands that only show settings
+
     profile_file = str(args.profile_file) if getattr(args, "profile_file", None) else None
     request = Request(
         getattr(args, "profile", None), profile_file, tuple(overrides_from(args).items()), radiance
