@@ -43,6 +43,8 @@ _MARGIN = 36
 _BAND = 48  # lattice rows per parallel task: its working planes stay in cache
 _REFINED_SHARE = np.float32(0.75)  # how much of the residual-interpolated green replaces LMMSE's
 _EPS_8BIT = 1.0  # regularisation of both fits, in squared 8-bit units; scaled to the data's range
+# The kernels are compiled without fast-math: with it, code numba had just compiled and the same code loaded
+# from its cache rounded differently, so one frame converted in two processes could differ.
 
 
 @nb.njit(inline="always")
@@ -66,7 +68,7 @@ def _nine_down(plane, k, x):  # rows k .. k + 8 of column x
     return top + plane[k + 5, x] + plane[k + 6, x] + plane[k + 7, x] + plane[k + 8, x]
 
 
-@nb.njit(parallel=True, fastmath=True, cache=True)
+@nb.njit(parallel=True, cache=True)
 def _directional_green(p, green_parity, gauss, g):  # pragma: no cover - compiled
     # lmmse's green (Zhang-Wu: Hamilton-Adams differences along rows and columns, Gaussian-smoothed, each
     # denoised by LMMSE over nine samples and the two fused by their error variances), computed in bands of
@@ -184,7 +186,7 @@ def _directional_green(p, green_parity, gauss, g):  # pragma: no cover - compile
 # and the few lattice or pixel rows at the padded edge that are left unwritten are never read for the output.
 
 
-@nb.njit(parallel=True, fastmath=True, cache=True)
+@nb.njit(parallel=True, cache=True)
 def _lattice_fit(p, g, oy, ox, hq, wq, eps, fit):  # pragma: no cover - compiled
     # MLRI on one colour's lattice (samples at oy + 2i, ox + 2j, hq x wq of them): the slope and offset of
     # colour against green, smoothed, and the residual the fit leaves at each sample (fit[0], [1], [2]).
@@ -298,7 +300,7 @@ def _colour_row(fit, g, y, oy, ox, row, out, x_lo, x_hi):
         )
 
 
-@nb.njit(parallel=True, fastmath=True, cache=True)
+@nb.njit(parallel=True, cache=True)
 def _colour_plane(g, oy, ox, fit, out):  # pragma: no cover - compiled
     # The colour everywhere but the outer 10 samples (it is read only at green sites).
     height, width = g.shape
@@ -308,7 +310,7 @@ def _colour_plane(g, oy, ox, fit, out):  # pragma: no cover - compiled
         _colour_row(fit, g, y, oy, ox, row, out[y, x_lo:], x_lo, width - 12)
 
 
-@nb.njit(parallel=True, fastmath=True, cache=True)
+@nb.njit(parallel=True, cache=True)
 def _refine_green(p, g, guide, oy, ox, green_parity, eps, share):  # pragma: no cover - compiled
     # Green at the colour sites (oy + 2i, ox + 2j) by residual interpolation against the colour plane
     # ``guide`` (the samples themselves at colour sites, interpolated ones at green sites), blended into g.
@@ -387,7 +389,7 @@ def _refine_green(p, g, guide, oy, ox, green_parity, eps, share):  # pragma: no 
                 g[y, x] += share * (refined[x] - g[y, x])
 
 
-@nb.njit(parallel=True, fastmath=True, cache=True)
+@nb.njit(parallel=True, cache=True)
 def _assemble(g, ry, rx, red_fit, blue_fit, out):  # pragma: no cover - compiled
     h_out, w_out = out.shape[0], out.shape[1]
     for y in nb.prange(h_out):
