@@ -14,9 +14,10 @@ demosaicnet. CPSNR: RGGB mosaics, 8-bit RGB, 10-pixel border excluded, on
 
 No method was tuned on the held-out sets. Speed and memory are measured in a fresh process per method (one
 method's leftovers, such as fragmented memory or spinning worker threads, otherwise slow the next), after a
-warm-up on a small frame. Speed: median of repeated runs on one 2352 x 1728 uint16 frame (10-bit values).
-Peak memory: the growth of the process's peak resident size during the first full-frame run (so it
-includes the output array, 48.8 MB).
+warm-up on a small frame, with the C allocator set as in farside's batch workers (freed memory reused, not
+returned to the system), so that page faults on fresh output arrays do not dominate the fastest methods.
+Speed: median of repeated runs on one 2352 x 1728 uint16 frame (10-bit values). Peak memory: the growth of
+the process's peak resident size during the first full-frame run (so it includes the output array, 48.8 MB).
 
 Usage: python benchmarks/demosaic.py [--quick]
 Writes benchmarks/results/demosaic.json and benchmarks/results/demosaic.md.
@@ -197,6 +198,11 @@ def speed_and_memory(name: str, frame_file: Path, repeat: int) -> tuple[float, f
 
 
 def measure(name: str, frame_file: str, repeat: int) -> None:
+    from farside.batch import _keep_freed_memory
+
+    # Allocate as farside's batch workers do, for every method alike: freed memory is reused rather than
+    # returned to the system and faulted in afresh by each call (whose cost varied 2x between runs).
+    _keep_freed_memory()
     run = methods()[name][1]
     big = np.load(frame_file)
     run(big[:64, :64])  # compile / warm up
