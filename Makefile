@@ -27,7 +27,9 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 
+# The compiled kernels are rebuilt when a kernel's source has changed since the install built them.
 test: lint
+	$(BIN)/python -m farside._build_kernels --if-stale
 	$(BIN)/python -m pytest -q
 
 bench: $(TEST_STAMP)

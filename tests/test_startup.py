@@ -17,6 +17,7 @@ import pytest
 from conftest import kodak
 
 import farside
+from farside import _jit
 from farside.cli import COMMANDS, Parser, build_parser
 from farside.synthetic import write_product
 
@@ -67,6 +68,13 @@ def test_convert_loads_neither_other_commands_nor_their_libraries(bayer_product,
     assert [name for name in NOT_FOR_CONVERT if _loaded(modules, name)] == []
     other_commands = {f"farside.cli.{module}" for module in COMMANDS.values()} - {"farside.cli.convert"}
     assert sorted(other_commands & modules) == []
+
+
+@pytest.mark.skipif(not _jit.uses_compiled_kernels(), reason="the package has no compiled kernels")
+def test_convert_runs_the_compiled_kernels_without_numba(bayer_product, tmp_path):
+    status, modules = _modules_after(["convert", str(bayer_product), "-o", str(tmp_path)])
+    assert status == 0 and len(list(tmp_path.glob("*.png"))) == 1
+    assert not _loaded(modules, "numba") and "farside._kernels_aot" in modules
 
 
 def test_info_reads_without_the_pipeline(bayer_product):

@@ -63,9 +63,10 @@ def _watch_parent(parent: int) -> None:
 def _init_worker(threads: int, parent: int) -> None:
     # Workers share the cores: each runs its compiled kernels on its share of them.
     import cv2
-    import numba
 
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    from farside import _jit
+
+    _jit.set_threads(threads)
     cv2.setNumThreads(max(1, threads))
     _keep_freed_memory()
     # Ctrl-C reaches the whole process group: the parent alone decides, and stops the workers itself.

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
+from farside import _jit as nb
 from farside.cfa import cell_values, planes, red_phase
 
 # Sampling every few pixels is plenty for frame statistics and keeps them cheap on large frames.
@@ -48,7 +48,7 @@ def rgb_samples(rgb: np.ndarray) -> np.ndarray:
     return rgb[::_SAMPLE_STEP, ::_SAMPLE_STEP].reshape(-1, rgb.shape[-1])
 
 
-@nb.njit(parallel=True, fastmath=True, cache=True)
+@nb.njit(parallel=True, error_model="numpy", cache=True)
 def _balance(cfa, gains, ceiling):  # pragma: no cover - compiled
     for y in nb.prange(cfa.shape[0]):
         for x in range(cfa.shape[1]):
@@ -61,7 +61,8 @@ def apply_cfa_gains(cfa: np.ndarray, pattern: str, gains: np.ndarray, ceiling: f
     >>> apply_cfa_gains(np.ones((2, 2), np.float32), "RGGB", np.array([2.0, 1.0, 3.0])).tolist()
     [[2.0, 1.0], [1.0, 3.0]]
     """
-    _balance(cfa, cell_values(pattern, gains), np.float32(min(ceiling, np.finfo(np.float32).max)))
+    cells, top = cell_values(pattern, gains), np.float32(min(ceiling, np.finfo(np.float32).max))
+    nb.in_row_blocks(cfa.shape[0], lambda a, b: _balance(cfa[a:b], cells, top))
     return cfa
 
 

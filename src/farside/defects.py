@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import math
 
-import numba as nb
 import numpy as np
 
+from farside import _jit as nb
 from farside.cfa import new_array, pad_reflect, red_phase
 
 HOT = 1
@@ -159,7 +159,7 @@ def _local_gains(p, y, x, mosaic, green_parity, reach):
     )
 
 
-@nb.njit(parallel=True, fastmath=True, cache=True)
+@nb.njit(parallel=True, error_model="numpy", cache=True)
 def _repair(p, mosaic, green_parity, threshold, sigma, read, shot, spread, out, flags):  # pragma: no cover
     height, width = out.shape
     axial, diagonal = spread
@@ -319,10 +319,13 @@ def repair_defects(
     padded = pad_reflect(frame, _MARGIN)
     out = frame.copy()
     flags = new_array(frame.shape, np.uint8)
-    _repair(
-        padded, pattern is not None, green_parity, np.float32(threshold), np.float32(sigma),
-        np.float32(read), np.float32(shot), spread, out, flags,
-    )  # fmt: skip
+    limits = np.float32(threshold), np.float32(sigma), np.float32(read), np.float32(shot)
+
+    def repair_rows(start: int, stop: int) -> None:
+        _repair(padded[start : stop + 2 * _MARGIN], pattern is not None, green_parity, *limits, spread,
+                out[start:stop], flags[start:stop])  # fmt: skip
+
+    nb.in_row_blocks(frame.shape[0], repair_rows)
     return out, flags
 
 

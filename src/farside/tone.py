@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import cache
 
-import numba as nb
 import numpy as np
 
+from farside import _jit as nb
 from farside.cfa import new_array
 
 _LUT_BITS = {8: 16, 16: 20}
@@ -90,7 +90,7 @@ def percentile_limits(
     return lo_v, hi_v
 
 
-@nb.njit(parallel=True, fastmath=True, cache=True)
+@nb.njit(parallel=True, error_model="numpy", cache=True)
 def _render_rgb(rgb, squared, matrix, lo, scale, lut, out):  # pragma: no cover - compiled
     top = lut.shape[0] - 1
     height, width = rgb.shape[0], rgb.shape[1]
@@ -106,7 +106,7 @@ def _render_rgb(rgb, squared, matrix, lo, scale, lut, out):  # pragma: no cover 
                 out[y, x, c] = lut[int(v * top + 0.5)]
 
 
-@nb.njit(parallel=True, fastmath=True, cache=True)
+@nb.njit(parallel=True, error_model="numpy", cache=True)
 def _render_grey(grey, lo, scale, lut, out):  # pragma: no cover - compiled
     top = lut.shape[0] - 1
     for y in nb.prange(grey.shape[0]):
@@ -142,10 +142,15 @@ def to_display(
     scale = (1.0 / (np.asarray(hi, np.float64).ravel() - lo)).astype(np.float32)
     out = new_array(image.shape, lut.dtype)
     if image.ndim == 2:
-        _render_grey(image, np.float32(lo[0]), np.float32(scale[0]), lut, out)
+        grey_lo, grey_scale = np.float32(lo[0]), np.float32(scale[0])
+        nb.in_row_blocks(
+            image.shape[0], lambda a, b: _render_grey(image[a:b], grey_lo, grey_scale, lut, out[a:b])
+        )
     else:
-        m = np.eye(3) if matrix is None else matrix
-        _render_rgb(image, squared, np.asarray(m, np.float32), lo, scale, lut, out)
+        m = np.asarray(np.eye(3) if matrix is None else matrix, np.float32)
+        nb.in_row_blocks(
+            image.shape[0], lambda a, b: _render_rgb(image[a:b], squared, m, lo, scale, lut, out[a:b])
+        )
     return out
 
 

@@ -8,9 +8,9 @@ color arrays", Journal of Electronic Imaging 11(3), 2002).
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
+from farside import _jit as nb
 from farside.cfa import native_cfa, new_array, pad_reflect, red_phase
 
 _MARGIN = 1

@@ -14,9 +14,9 @@ where the order of additions changes the rounding, go through ``malvar2004``'s o
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
+from farside import _jit as nb
 from farside.cfa import native_cfa, pad_reflect, red_phase
 from farside.demosaic.malvar2004 import run_pairs
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import math
 
-import numba as nb
 import numpy as np
 
+from farside import _jit as nb
 from farside.cfa import as_float_cfa, new_array, pad_reflect, red_phase
 
 _MARGIN = 12
@@ -27,7 +27,7 @@ _GAUSS /= _GAUSS.sum()
 _EPS = np.float32(1e-10)
 
 
-@nb.njit(parallel=True, fastmath=True, cache=True)
+@nb.njit(parallel=True, fastmath=True, error_model="numpy", cache=True)
 def _observations(p, ry, rx, dh, dv):  # pragma: no cover - compiled
     # Green-minus-colour differences along rows (dh) and columns (dv), at every site.
     height, width = p.shape
@@ -46,7 +46,7 @@ def _observations(p, ry, rx, dh, dv):  # pragma: no cover - compiled
                 dv[y, x] = p[y, x] - estimate if green else estimate - p[y, x]
 
 
-@nb.njit(parallel=True, fastmath=True, cache=True)
+@nb.njit(parallel=True, fastmath=True, error_model="numpy", cache=True)
 def _smooth(dh, dv, gauss, sh, sv):  # pragma: no cover - compiled
     height, width = dh.shape
     for y in nb.prange(height):
@@ -73,7 +73,7 @@ def _estimate(mean, mean_sq, noise, observed):
     return mean + gain * (observed - mean), var_x * (1 - gain)
 
 
-@nb.njit(parallel=True, fastmath=True, cache=True)
+@nb.njit(parallel=True, fastmath=True, error_model="numpy", cache=True)
 def _green(p, ry, rx, dh, dv, sh, sv, g):  # pragma: no cover - compiled
     height, width = p.shape
     lo, hi = _MARGIN - 2, height - _MARGIN + 2
@@ -109,7 +109,7 @@ def _green(p, ry, rx, dh, dv, sh, sv, g):  # pragma: no cover - compiled
             g[y, x] = p[y, x] + (err_v * est_h + err_h * est_v) / (err_h + err_v)
 
 
-@nb.njit(parallel=True, fastmath=True, cache=True)
+@nb.njit(parallel=True, fastmath=True, error_model="numpy", cache=True)
 def _chroma(p, ry, rx, g, other, out):  # pragma: no cover - compiled
     height, width = p.shape
     h_out, w_out = height - 2 * _MARGIN, width - 2 * _MARGIN

@@ -31,9 +31,9 @@ Only one refinement is made: on Kodak a second and third lowered the score.
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
+from farside import _jit as nb
 from farside.cfa import as_float_cfa, pad_reflect, red_phase
 from farside.demosaic.lmmse import _GAUSS, _HALF, _estimate
 
@@ -68,7 +68,7 @@ def _nine_down(plane, k, x):  # rows k .. k + 8 of column x
     return top + plane[k + 5, x] + plane[k + 6, x] + plane[k + 7, x] + plane[k + 8, x]
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, error_model="numpy", cache=True)
 def _directional_green(p, green_parity, gauss, g):  # pragma: no cover - compiled
     # lmmse's green (Zhang-Wu: Hamilton-Adams differences along rows and columns, Gaussian-smoothed, each
     # denoised by LMMSE over nine samples and the two fused by their error variances), computed in bands of
@@ -186,7 +186,7 @@ def _directional_green(p, green_parity, gauss, g):  # pragma: no cover - compile
 # and the few lattice or pixel rows at the padded edge that are left unwritten are never read for the output.
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, error_model="numpy", cache=True)
 def _lattice_fit(p, g, oy, ox, hq, wq, eps, fit):  # pragma: no cover - compiled
     # MLRI on one colour's lattice (samples at oy + 2i, ox + 2j, hq x wq of them): the slope and offset of
     # colour against green, smoothed, and the residual the fit leaves at each sample (fit[0], [1], [2]).
@@ -300,7 +300,7 @@ def _colour_row(fit, g, y, oy, ox, row, out, x_lo, x_hi):
         )
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, error_model="numpy", cache=True)
 def _colour_plane(g, oy, ox, fit, out):  # pragma: no cover - compiled
     # The colour everywhere but the outer 10 samples (it is read only at green sites).
     height, width = g.shape
@@ -310,7 +310,7 @@ def _colour_plane(g, oy, ox, fit, out):  # pragma: no cover - compiled
         _colour_row(fit, g, y, oy, ox, row, out[y, x_lo:], x_lo, width - 12)
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, error_model="numpy", cache=True)
 def _refine_green(p, g, guide, oy, ox, green_parity, eps, share):  # pragma: no cover - compiled
     # Green at the colour sites (oy + 2i, ox + 2j) by residual interpolation against the colour plane
     # ``guide`` (the samples themselves at colour sites, interpolated ones at green sites), blended into g.
@@ -389,7 +389,7 @@ def _refine_green(p, g, guide, oy, ox, green_parity, eps, share):  # pragma: no 
                 g[y, x] += share * (refined[x] - g[y, x])
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, error_model="numpy", cache=True)
 def _assemble(g, ry, rx, red_fit, blue_fit, out):  # pragma: no cover - compiled
     h_out, w_out = out.shape[0], out.shape[1]
     for y in nb.prange(h_out):
@@ -438,6 +438,17 @@ def lmmse_ri(cfa: np.ndarray, pattern: str = "RGGB") -> np.ndarray:
     top = float(flat.max()) if flat.size else 0.0
     eps = np.float32(_EPS_8BIT * (max(top, 1e-6) / 255.0) ** 2)
     p = pad_reflect(flat, _MARGIN)
+    out = np.empty((*flat.shape, 3), np.float32)  # all written
+    # Each output row is computed from the padded rows within the margin of it alone, so blocks of rows
+    # (each with its margin) give the same image; they run on threads where the kernels have none.
+    nb.in_row_blocks(
+        flat.shape[0], lambda a, b: _demosaic_padded(p[a : b + 2 * _MARGIN], ry, rx, eps, out[a:b])
+    )
+    return out
+
+
+def _demosaic_padded(p, ry, rx, eps, out):
+    """The three steps on a padded mosaic (or a block of its rows with their margins), into ``out``."""
     green_parity = 1 - ((ry + rx) & 1)  # (y + x) & 1 at green sites
     # Fresh zeroed pages come from the system as the kernels first touch them, in parallel: cheaper than
     # zero-filling them on this thread first (new_array), 14 ms of a 2352 x 1728 frame.
@@ -457,6 +468,4 @@ def lmmse_ri(cfa: np.ndarray, pattern: str = "RGGB") -> np.ndarray:
     # Step 3.
     _fit(p, g, *red, eps, red_fit)
     _fit(p, g, *blue, eps, blue_fit)
-    out = np.empty((p.shape[0] - 2 * _MARGIN, p.shape[1] - 2 * _MARGIN, 3), np.float32)  # all written
     _assemble(g, ry, rx, red_fit, blue_fit, out)
-    return out

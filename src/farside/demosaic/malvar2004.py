@@ -7,9 +7,9 @@ Laplacian of the channel sampled at the pixel, with the paper's 5x5 filters (gai
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
+from farside import _jit as nb
 from farside.cfa import native_cfa, new_array, pad_reflect, red_phase
 
 _MARGIN = 2

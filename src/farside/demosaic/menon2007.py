@@ -12,9 +12,9 @@ re-estimates green, red and blue from low-passed colour differences along that d
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
+from farside import _jit as nb
 from farside.cfa import as_float_cfa, pad_reflect, red_phase
 
 _MARGIN = 20

@@ -540,20 +540,6 @@ class _Slot:
     render: Future[np.ndarray] | None = None
 
 
-def _threading_is_safe() -> bool:
-    """Whether numba's compiled kernels may be called from several threads at once: not with its
-    "workqueue" layer, which aborts the process when they are."""
-    import numba
-
-    from farside.tone import to_display
-
-    to_display(np.zeros((2, 2), np.float32), None, np.zeros(1), np.ones(1))  # starts the threading layer
-    try:
-        return numba.threading_layer() != "workqueue"
-    except ValueError:
-        return False
-
-
 def _movie_request(request: Any) -> Any:
     """The request with 8-bit output: a movie's frames are 8-bit whatever the settings say."""
     return replace(request, overrides=(*request.overrides, ("output.bits", 8)))
@@ -663,9 +649,8 @@ def _stream(
     from farside.pipeline import render
     from farside.products.reader import read
 
+    # Frames render on threads: the compiled kernels let go of the GIL, and numba's take turns (farside._jit).
     workers = options.workers or os.cpu_count() or 1
-    if workers > 1 and not _threading_is_safe():
-        workers = 1
     radius = (options.window - 1) // 2 if options.deflicker else 0
     smoother = Smoother(radius)
     waiting: deque[_Slot] = deque()  # read and measured, waiting for the smoothing window to pass them
