@@ -33,6 +33,7 @@ RECIPE = """
 import sys, warnings
 warnings.filterwarnings("ignore")
 import colour_demosaicing
+import numpy as np
 import pds4_tools
 from PIL import Image
 
