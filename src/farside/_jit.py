@@ -68,13 +68,19 @@ class _NotCompiled(Exception):
 
 
 def njit(*args: Any, **options: Any) -> Any:
-    """numba's ``njit`` decorator, deferred: returns a :class:`Kernel` (or a decorator making one); once
-    numba is loaded, numba's own dispatcher."""
+    """numba's ``njit`` decorator, deferred: returns a :class:`Kernel` (or a decorator making one)."""
     if args and callable(args[0]) and not options:
         return njit()(args[0])
-    if _numba is not None:
-        return _numba.njit(**options)
-    return lambda function: Kernel(function, options)
+    return lambda function: _kernel(function, options)
+
+
+def _kernel(function: Callable[..., Any], options: dict[str, Any]) -> Any:
+    kernel = Kernel(function, options)
+    if _numba is None:
+        return kernel
+    # A module imported once numba is loaded: as load_numba leaves the others.
+    kernel._dispatcher = _numba.njit(**options)(function)
+    return kernel._dispatcher if options.get("inline") == "always" else kernel
 
 
 class Kernel:
