@@ -115,6 +115,16 @@ def test_farside_demosaic_is_the_function_whichever_is_imported_first(before):
     assert _run_python(code).split() == ["True", "(8,", "8,", "3)", "100.0"]
 
 
+def test_farside_gallery_is_the_function_after_the_subpackage_is_imported():
+    code = (
+        "import farside, inspect\n"
+        "import farside.gallery.site\n"
+        "from farside.gallery import build\n"
+        "print(inspect.isfunction(farside.gallery), farside.gallery.__name__, callable(build))\n"
+    )
+    assert _run_python(code).split() == ["True", "gallery", "True"]
+
+
 def test_every_public_name_resolves():
     missing = [name for name in farside.__all__ if getattr(farside, name, None) is None]
     assert missing == [] and set(farside.__all__) <= set(dir(farside))

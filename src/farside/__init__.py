@@ -65,13 +65,17 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})
 
 
+# Functions named like a subpackage of their own.
+_FUNCTIONS_OVER_SUBPACKAGES = frozenset({"demosaic", "gallery"})
+
+
 class _Package(types.ModuleType):
-    """``farside.demosaic`` stays the function. The import system binds each subpackage on its parent as
-    it is imported, and the subpackage ``farside.demosaic`` is now imported whenever something first needs
-    it (the pipeline), which may be after the function took the name."""
+    """``farside.demosaic`` and ``farside.gallery`` stay the functions. The import system binds each
+    subpackage on its parent as it is imported, and the subpackages are imported whenever something first
+    needs them (the pipeline, a command), which may be after the function took the name."""
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name == "demosaic" and isinstance(value, types.ModuleType):
+        if name in _FUNCTIONS_OVER_SUBPACKAGES and isinstance(value, types.ModuleType):
             return
         super().__setattr__(name, value)
 
