@@ -427,3 +427,20 @@ def test_command_line_mistakes_are_one_line_and_exit_2(tmp_path):
         assert result.returncode == 2 and words in result.stderr, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert os.path.isdir(tmp_path)
+
+
+def test_outputs_larger_than_pillows_bomb_guard_read_and_the_guard_stays(tmp_path, monkeypatch):
+    """Pillow refuses images over twice its MAX_IMAGE_PIXELS as decompression bombs; an output that large
+    (a JPEG panorama) is read, and the guard is the program's again afterwards."""
+    from farside.gallery.pixels import read_whole
+
+    pixels = np.linspace(0, 255, 120 * 200 * 3).reshape(120, 200, 3).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "wide.webp", lossless=True)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5_000)
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(tmp_path / "wide.webp")
+    assert open_raster(tmp_path / "wide.webp").width == 200
+    assert np.array_equal(read_whole(tmp_path / "wide.webp"), pixels)
+    assert Image.MAX_IMAGE_PIXELS == 5_000
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(tmp_path / "wide.webp")

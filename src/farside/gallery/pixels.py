@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +26,30 @@ import numba as nb
 import numpy as np
 from PIL import Image
 
-# Outputs are the user's own files, and a JPEG panorama is legitimately larger than Pillow's guard against
-# decompression bombs from strangers (89 megapixels).
-Image.MAX_IMAGE_PIXELS = None
+_unguarded = threading.Lock()
+_unguarded_opens = 0
+_guard = Image.MAX_IMAGE_PIXELS
+
+
+@contextmanager
+def _own_outputs():
+    """Pillow without its guard against decompression bombs, while farside opens outputs: they are the
+    user's own files, and a JPEG panorama is legitimately larger than the guard's 89 megapixels. The guard
+    is set back (to whatever it was) once no such open is under way, so the rest of the program keeps it."""
+    global _unguarded_opens, _guard
+    with _unguarded:
+        if _unguarded_opens == 0:
+            _guard = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+        _unguarded_opens += 1
+    try:
+        yield
+    finally:
+        with _unguarded:
+            _unguarded_opens -= 1
+            if _unguarded_opens == 0:
+                Image.MAX_IMAGE_PIXELS = _guard
+
 
 STRIP_ROWS = 64  # rows read at a time: a strip of a 42,000-pixel-wide panorama is then 10 MB
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -71,7 +94,7 @@ def open_raster(path: str | os.PathLike[str]) -> Raster:
     from PIL import UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with _own_outputs(), Image.open(path) as image:
             return Raster(path, *image.size)
     except UnidentifiedImageError:
         raise ValueError("not an image Pillow can read") from None
@@ -139,7 +162,7 @@ def _read_with_pillow(path: Path, at_least: tuple[int, int] | None = None) -> np
     from PIL import UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with _own_outputs(), Image.open(path) as image:
             if at_least is not None and image.format == "JPEG":
                 image.draft(image.mode, at_least)
             if image.mode in ("I;16", "I;16B", "I;16L", "I", "F", "L", "LA", "RGB", "RGBA"):
