@@ -90,20 +90,34 @@ def percentile_limits(
     return lo_v, hi_v
 
 
+@nb.njit(inline="always")
+def _display_value(k0, k1, k2, low, scale, r, g, b, lut, top):  # pragma: no cover - compiled
+    v = (k0 * r + k1 * g + k2 * b - low) * scale
+    v = min(max(v, 0.0), 1.0)
+    return lut[int(v * top + 0.5)]
+
+
 @nb.njit(parallel=True, error_model="numpy", cache=True)
 def _render_rgb(rgb, squared, matrix, lo, scale, lut, out):  # pragma: no cover - compiled
     top = lut.shape[0] - 1
     height, width = rgb.shape[0], rgb.shape[1]
+    # The constants in locals: read from their arrays, they are read again after every store to ``out``
+    # (which might overlap them, as far as the compiler knows), and the loop does not vectorise.
+    k00, k01, k02, k10, k11, k12, k20, k21, k22 = (
+        matrix[0, 0], matrix[0, 1], matrix[0, 2],
+        matrix[1, 0], matrix[1, 1], matrix[1, 2],
+        matrix[2, 0], matrix[2, 1], matrix[2, 2],
+    )  # fmt: skip
+    lo0, lo1, lo2, s0, s1, s2 = lo[0], lo[1], lo[2], scale[0], scale[1], scale[2]
     for y in nb.prange(height):
         for x in range(width):
             r, g, b = rgb[y, x, 0], rgb[y, x, 1], rgb[y, x, 2]
             if squared:
                 r, g, b = max(r, 0.0), max(g, 0.0), max(b, 0.0)
                 r, g, b = r * r, g * g, b * b
-            for c in range(3):
-                v = (matrix[c, 0] * r + matrix[c, 1] * g + matrix[c, 2] * b - lo[c]) * scale[c]
-                v = min(max(v, 0.0), 1.0)
-                out[y, x, c] = lut[int(v * top + 0.5)]
+            out[y, x, 0] = _display_value(k00, k01, k02, lo0, s0, r, g, b, lut, top)
+            out[y, x, 1] = _display_value(k10, k11, k12, lo1, s1, r, g, b, lut, top)
+            out[y, x, 2] = _display_value(k20, k21, k22, lo2, s2, r, g, b, lut, top)
 
 
 @nb.njit(parallel=True, error_model="numpy", cache=True)
