@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import PIL.Image
 import pytest
 import tifffile
 from conftest import kodak
@@ -383,12 +384,35 @@ def test_a_shared_stretch_holds_no_product_open_while_it_goes(tmp_path, monkeypa
     open_files = []
     write = conversion.write_planned
 
-    def counting(planned, look=None):
+    def counting(planned, look=None, linear=None):
         open_files.append(len(os.listdir("/proc/self/fd")))
-        return write(planned, look)
+        return write(planned, look, linear)
 
     monkeypatch.setattr(conversion, "write_planned", counting)
     before = len(os.listdir("/proc/self/fd"))
     assert convert_paths(labels, tmp_path / "out", Request(), shared=True) == 0
     assert len(open_files) == 40 and len(list((tmp_path / "out").glob("*.png"))) == 40
     assert max(open_files) <= before + 3  # the product being written, not all forty
+
+
+def test_a_shared_stretch_linearizes_each_product_once_and_renders_as_from_scratch(tmp_path, monkeypatch):
+    from farside import conversion, pipeline
+    from farside.cli.convert import convert_paths
+    from farside.conversion import Request, plan
+    from farside.synthetic import sequence_start, simulate_raw
+
+    scene = lunar_scene(96, 128, seed=5)
+    labels = [write_product("ce4-pcam-c", None, tmp_path / "in", start=sequence_start(i),
+                            pixels=simulate_raw(scene, (96, 128), seed=i)) for i in range(3)]  # fmt: skip
+    planned = [plan(label, tmp_path / "expected", Request()) for label in labels]
+    look = conversion.shared_look(planned)[0]
+    expected = [pipeline.render(p.product, p.settings, look).image for p in planned]
+
+    calls = []
+    linearize = pipeline.linearize
+    monkeypatch.setattr(pipeline, "linearize", lambda *a, **k: calls.append(a[0]) or linearize(*a, **k))
+    assert convert_paths(labels, tmp_path / "out", Request(), shared=True) == 0
+    assert len(calls) == 3  # for the look; rendering reused them
+    for label, image in zip(labels, expected, strict=True):
+        written = np.asarray(PIL.Image.open(next((tmp_path / "out").glob(f"{Path(label).stem}*.png"))))
+        assert np.array_equal(written, image)

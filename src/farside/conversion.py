@@ -188,9 +188,10 @@ def up_to_date(planned: Planned) -> bool:
         return False
 
 
-def write_planned(planned: Planned, look: Any = None) -> tuple[Path, Any]:
+def write_planned(planned: Planned, look: Any = None, linear: Any = None) -> tuple[Path, Any]:
     """Render (or compute radiance for) a planned product and write it with its sidecar; raises for a bad
-    product. Returns the written path and the :class:`~farside.pipeline.Rendered` (None for radiance)."""
+    product. Returns the written path and the :class:`~farside.pipeline.Rendered` (None for radiance).
+    ``linear``: see :func:`farside.pipeline.render`."""
     from farside.output import write_radiance, write_rendered
     from farside.pipeline import render
     from farside.radiometry import radiance
@@ -201,15 +202,15 @@ def write_planned(planned: Planned, look: Any = None) -> tuple[Path, Any]:
             planned.product, image, description, planned.settings, planned.target, planned.stamp
         )
         return path, None
-    rendered = render(planned.product, planned.settings, look)
+    rendered = render(planned.product, planned.settings, look, linear)
     return write_rendered(planned.product, rendered, planned.target, planned.stamp), rendered
 
 
-def execute(planned: Planned, look: Any = None) -> Outcome:
+def execute(planned: Planned, look: Any = None, linear: Any = None) -> Outcome:
     """Render and write a planned product. Never raises for a bad product."""
     started = time.perf_counter()
     try:
-        written, rendered = write_planned(planned.reopened(), look)
+        written, rendered = write_planned(planned.reopened(), look, linear)
     except Exception as exc:  # one bad product never stops a run
         return Outcome(planned.path, "failed", error=failure_line(planned.path, exc), seconds=_since(started))
     warnings = rendered.warnings if rendered is not None else []
@@ -217,21 +218,37 @@ def execute(planned: Planned, look: Any = None) -> Outcome:
                    peak_rss_mb=peak_rss_mb())  # fmt: skip
 
 
-def shared_look(planned: Sequence[Planned]) -> tuple[Any, list[Outcome]]:
+# How much of a set's linearized frames shared_look keeps for rendering them (beyond it, frames are
+# linearized again when rendered, so that a set of any size needs memory for one frame at a time).
+KEPT_BYTES = 512 * 2**20
+
+
+def shared_look(planned: Sequence[Planned], kept: dict[str, Any] | None = None) -> tuple[Any, list[Outcome]]:
     """One white balance and stretch for a set of products (panorama tiles, movie frames), from all their
     samples together, and failures for those that could not be read. The look is None if none could.
-    Products are read one at a time, so a large set never needs to fit in memory at once."""
+    Products are read one at a time, so a large set never needs to fit in memory at once.
+
+    With ``kept``, the frames linearized on the way are put there by product path, up to
+    :data:`KEPT_BYTES` of them, for rendering (``linear`` of :func:`execute` and
+    :func:`farside.pipeline.render`) without linearizing them again."""
     from farside import pipeline
 
     failures: list[Outcome] = []
+    room = KEPT_BYTES
 
     def readable() -> Iterator[tuple[Planned, Any]]:
+        nonlocal room
         for item in planned:
             try:
                 item = item.reopened()  # released again when the next one is read
-                yield item, pipeline.linearize(item.product, item.settings)
+                linear = pipeline.linearize(item.product, item.settings)
             except Exception as exc:
                 failures.append(Outcome(item.path, "failed", error=failure_line(item.path, exc)))
+                continue
+            if kept is not None and linear.frame.nbytes <= room:
+                kept[item.path] = linear
+                room -= linear.frame.nbytes
+            yield item, linear
 
     frames = readable()
     first = next(frames, None)  # the first readable frame's settings and label choose the look's modes

@@ -280,12 +280,17 @@ def _halved(frame: np.ndarray) -> np.ndarray:
     return blocks.mean(axis=(1, 3), dtype=np.float32)
 
 
-def render(product: Product, settings: Settings, look: Look | None = None) -> Rendered:
+def render(
+    product: Product, settings: Settings, look: Look | None = None, linear: Linear | None = None
+) -> Rendered:
     """Run the whole pipeline on a product; returns the display image (uint8/uint16) and what was applied.
 
-    ``look`` (from :func:`shared_look`) replaces the frame's own white balance and stretch.
+    ``look`` (from :func:`shared_look`) replaces the frame's own white balance and stretch. ``linear``, the
+    product's :func:`linearize` with these settings where it is already at hand, saves doing it again; it is
+    used up (its frame is changed in place).
     """
-    linear = linearize(product, settings)
+    if linear is None:
+        linear = linearize(product, settings)
     applied, warnings = dict(linear.applied), list(linear.warnings)
     if look is None:
         look = choose_look(settings, frame_samples(linear), linear, product)

@@ -60,13 +60,14 @@ def convert_paths(paths: Sequence[Path], out_dir: Path, request: Request, shared
 
     if shared and not request.radiance:
         every = [planned.released() for planned in planned_products()]
-        look, failed = shared_look(every)
+        kept: dict[str, object] = {}
+        look, failed = shared_look(every, kept)
         for outcome in failed:
             report(outcome)
         broken = {o.path for o in failed}
         for planned in every:
             if planned.path not in broken:
-                report(execute(planned, look))
+                report(execute(planned, look, kept.pop(planned.path, None)))
     else:
         for planned in planned_products():
             report(execute(planned))

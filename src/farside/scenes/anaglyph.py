@@ -191,14 +191,14 @@ def output_name(left_data_path: Any, layout: str = "anaglyph") -> str:
     return safe_file_name(f"{getattr(left_data_path, 'name', left_data_path)}_{layout}")
 
 
-def _render(item: Any, look: Any) -> tuple[Any, np.ndarray, np.ndarray]:
-    """An eye rendered with the pair's look at 16 bits: what was rendered, the display image and the same
-    in linear light (float32, [0, 1])."""
+def _render(item: Any, look: Any, linear: Any = None) -> tuple[Any, np.ndarray, np.ndarray]:
+    """An eye rendered with the pair's look at 16 bits (from its ``linear``ized frame where at hand): what
+    was rendered, the display image and the same in linear light (float32, [0, 1])."""
     from farside.pipeline import render
     from farside.tone import decode_display
 
     settings = replace(item.settings, output_bits=16)
-    rendered = render(item.product, settings, look)
+    rendered = render(item.product, settings, look, linear)
     display = rendered.image
     if settings.transfer == "srgb":
         linear = decode_display(display)
@@ -232,7 +232,8 @@ def build_pair(
 
     name = output_name(left.product.data_path, layout)
     outcome = PairOutcome(name, left.path, right.path)
-    look, failed = shared_look([left, right])
+    kept: dict[str, Any] = {}
+    look, failed = shared_look([left, right], kept)
     outcome.problems.extend(o.error for o in failed if o.error)
     if failed:
         outcome.problems.append(f"{name}: an eye of this pair could not be read; nothing written")
@@ -240,7 +241,7 @@ def build_pair(
     eyes = []
     for item in (left, right):
         try:
-            eyes.append(_render(item, look))
+            eyes.append(_render(item, look, kept.pop(item.path, None)))
         except Exception as exc:
             outcome.problems.append(failure_line(item.path, exc))
     if len(eyes) < 2:

@@ -607,7 +607,8 @@ def build_set(
         # Half-size frames (a pixel per Bayer cell, no demosaicing) hold all that a panorama at half the
         # frames' resolution or less can show, at a fraction of the time.
         frames = [replace(f, settings=replace(f.settings, half_size=True)) for f in frames]
-    look, failed = shared_look(frames)
+    kept: dict[str, Any] = {}
+    look, failed = shared_look(frames, kept)
     outcome.problems.extend(o.error for o in failed if o.error)
     broken = {o.path for o in failed}
     placed = []
@@ -616,7 +617,7 @@ def build_set(
             continue
         try:
             item = item.reopened()
-            image = render(item.product, item.settings, look).image
+            image = render(item.product, item.settings, look, kept.pop(item.path, None)).image
             if image.ndim == 2:
                 image = np.dstack([image] * 3)
             binning = 2 if item.settings.half_size else 1
