@@ -149,10 +149,12 @@ def test_a_call_no_build_fits_is_compiled_by_numba_and_gives_the_same_result(tmp
 
 
 @needs_build
-@pytest.mark.parametrize("change", ["sources", "environment"])
-def test_a_build_of_other_sources_or_jit_asked_for_is_not_used(change, monkeypatch):
+@pytest.mark.parametrize("change", ["sources", "processor", "environment"])
+def test_a_build_of_other_sources_or_for_another_processor_or_jit_asked_for_is_not_used(change, monkeypatch):
     if change == "sources":
-        monkeypatch.setattr(_jit, "source_digest", lambda: -1)
+        monkeypatch.setattr(_jit, "AOT_SOURCES", (*_jit.AOT_SOURCES, "cfa.py"))
+    elif change == "processor":
+        monkeypatch.setattr(_jit, "cpu_fingerprint", lambda: b"sse2")
     else:
         monkeypatch.setenv("FARSIDE_KERNELS", "jit")
     _jit.compiled_kernels.cache_clear()

@@ -4,7 +4,7 @@ Run when the package is built (``setup.py``) or by hand, after changing a kernel
 
     python -m farside._build_kernels [--if-stale] [FOLDER]
 
-(``--if-stale``: only when the package's build is missing or of other sources.)
+(``--if-stale``: only when the package's build is missing, of other sources or for another processor.)
 
 The kernels are the ones a conversion runs (see :mod:`farside._jit`), compiled by numba's ``pycc`` from the
 same Python functions and with the options their decorators give numba's JIT (fast-math where they ask for
@@ -110,8 +110,7 @@ def build(folder: str | Path) -> Path:
         options_of[kernel.py_func] = kernel.options
         for index, signature in enumerate(signatures):
             cc.export(f"{_jit.aot_name(module_name, name)}__v{index}", signature)(kernel.py_func)
-    digest = _jit.source_digest()
-    cc.export("source_digest", "int64()")(_constant(digest))
+    cc.export("build_digest", "int64()")(_constant(_jit.build_digest()))
     _compile_with_kernel_options(options_of)
     Path(folder).mkdir(parents=True, exist_ok=True)
     cc.compile()
@@ -119,10 +118,10 @@ def build(folder: str | Path) -> Path:
 
 
 def _constant(value: int):
-    def source_digest():
+    def build_digest():
         return value
 
-    return source_digest
+    return build_digest
 
 
 def main(argv: list[str]) -> None:

@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 #: The modules whose kernels are compiled ahead of time, relative to the package; their sources (and this
-#: module and the list of exports) are fingerprinted, so a build made from other sources is never used.
+#: module and the list of exports) are fingerprinted with the processor, so a build made from other sources
+#: or on another machine is never used.
 AOT_SOURCES = (
     "_jit.py",
     "_build_kernels.py",
@@ -168,25 +169,41 @@ def _load_numba() -> Any:
     return numba
 
 
-def source_digest() -> int:
-    """A fingerprint of the sources the ahead-of-time kernels are compiled from (a positive 62-bit int)."""
+def build_digest() -> int:
+    """A fingerprint of what the ahead-of-time kernels are compiled from and for (a positive 62-bit int):
+    the sources, and the processor, since they are compiled for the instructions of the one they are built
+    on (a build made elsewhere, say in a container image, may use instructions this one lacks)."""
     package = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(cpu_fingerprint())
     for name in AOT_SOURCES:
         digest.update(name.encode())
         digest.update((package / name).read_bytes())
     return int.from_bytes(digest.digest()[:8], "little") >> 2
 
 
+def cpu_fingerprint() -> bytes:
+    """The processor's instruction-set features as the system lists them (Linux), else its name."""
+    try:
+        with open("/proc/cpuinfo", "rb") as info:
+            for line in info:
+                if line.startswith((b"flags", b"Features")):  # x86, ARM
+                    return b" ".join(sorted(line.partition(b":")[2].split()))
+    except OSError:
+        pass
+    import platform
+
+    return f"{platform.machine()} {platform.processor()}".encode()
+
+
 @functools.cache
 def compiled_kernels() -> dict[str, list[Callable[..., Any]]]:
     """The ahead-of-time kernels by name, each a list of builds (one per signature): empty when the package
-    has no build, the build is of other sources, or ``FARSIDE_KERNELS=jit``."""
+    has no build, the build is of other sources or for another processor, or ``FARSIDE_KERNELS=jit``."""
     if os.environ.get("FARSIDE_KERNELS", "").lower() == "jit":
         return {}
     try:
         module = importlib.import_module(AOT_MODULE)
-        if module.source_digest() != source_digest():
+        if module.build_digest() != build_digest():
             return {}
     except (ImportError, OSError, AttributeError):
         return {}
