@@ -46,14 +46,8 @@ AOT_SOURCES = (
 AOT_MODULE = "farside._kernels_aot"
 
 
-class _SerialRange:
-    """``nb.prange`` before numba is loaded: a plain range (kernels are only compiled once it is)."""
-
-    def __new__(cls, *args: int) -> range:  # type: ignore[misc]
-        return range(*args)
-
-
-prange: Any = _SerialRange
+# ``nb.prange``: numba's once it is loaded (kernels are only compiled then), a plain range before.
+prange: Any = range
 _kernels: list[Kernel] = []
 _modules: dict[str, None] = {}
 _numba: Any = None
