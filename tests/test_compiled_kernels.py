@@ -164,3 +164,15 @@ def test_a_build_of_other_sources_or_for_another_processor_or_jit_asked_for_is_n
         monkeypatch.undo()
         _jit.compiled_kernels.cache_clear()
     assert _jit.compiled_kernels() != {}
+
+
+@pytest.mark.parametrize("kernels", ["", "jit"])
+def test_the_version_says_how_the_kernels_run(kernels):
+    from farside import __version__
+
+    env = {**os.environ, "FARSIDE_KERNELS": kernels}
+    result = subprocess.run([sys.executable, "-m", "farside", "--version"], capture_output=True, text=True,
+                            env=env, timeout=120)  # fmt: skip
+    compiled = _jit.uses_compiled_kernels() and not kernels
+    how = "compiled at install" if compiled else "numba's JIT"
+    assert result.returncode == 0 and result.stdout == f"farside {__version__} (frame kernels: {how})\n"

@@ -50,18 +50,31 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class _Version(argparse.Action):
+    """``--version``: farside's version and how its frame kernels run, worked out only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        help_text = "show the version and whether the frame kernels run compiled at install, and exit"
+        super().__init__(option_strings, dest, default=argparse.SUPPRESS, nargs=0, help=help_text)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> NoReturn:
+        from farside import __version__, _jit
+
+        kernels = "compiled at install" if _jit.uses_compiled_kernels() else "numba's JIT"
+        print(f"farside {__version__} (frame kernels: {kernels})")
+        parser.exit()
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser: with ``command`` (a name of :data:`COMMANDS`) only that command's module
     is registered, which parses that command exactly as the whole parser does; without, every command."""
-    from farside import __version__
-
     parser = Parser(
         prog="farside",
         description="True-colour images from the raw camera releases of China's lunar and planetary "
         "missions.",
         epilog="Run `farside COMMAND --help` for a command's options and examples.",
     )
-    parser.add_argument("--version", action="version", version=f"farside {__version__}")
+    parser.add_argument("--version", action=_Version)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     modules = [COMMANDS[command]] if command in COMMANDS else dict.fromkeys(COMMANDS.values())
     for module in modules:
