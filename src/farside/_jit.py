@@ -146,7 +146,7 @@ def _load_numba() -> Any:
     from numba.extending import typeof_impl
 
     if _threads is not None:
-        numba.set_num_threads(max(1, min(_threads, numba.config.NUMBA_NUM_THREADS)))
+        _numba_threads(numba)
     for kernel in _kernels:
         kernel._dispatcher = numba.njit(**kernel.options)(kernel.py_func)
     # A kernel calling a kernel: numba sees the callee's dispatcher.
@@ -190,9 +190,10 @@ def cpu_fingerprint() -> bytes:
 
 
 @functools.cache
-def compiled_kernels() -> dict[str, list[Callable[..., Any]]]:
-    """The ahead-of-time kernels by name, each a list of builds (one per signature): empty when the package
-    has no build, the build is of other sources or for another processor, or ``FARSIDE_KERNELS=jit``."""
+def compiled_kernels() -> dict[str, list[tuple[list[Callable[[Any], bool]], Callable[..., Any]]]]:
+    """The ahead-of-time kernels by name, each a list of builds (one per signature, with the checks of its
+    arguments, see :func:`argument_checks`): empty when the package has no build, the build is of other
+    sources or for another processor, or ``FARSIDE_KERNELS=jit``."""
     if os.environ.get("FARSIDE_KERNELS", "").lower() == "jit":
         return {}
     try:
@@ -275,7 +276,11 @@ def set_threads(count: int) -> None:
     global _threads
     _threads = max(1, int(count))
     if _numba is not None:
-        _numba.set_num_threads(max(1, min(_threads, _numba.config.NUMBA_NUM_THREADS)))
+        _numba_threads(_numba)
+
+
+def _numba_threads(numba: Any) -> None:
+    numba.set_num_threads(max(1, min(_threads or 1, numba.config.NUMBA_NUM_THREADS)))
 
 
 def row_blocks(height: int, align: int = 2, smallest: int = 64) -> list[tuple[int, int]]:
@@ -302,13 +307,13 @@ def in_row_blocks(height: int, work: Callable[[int, int], None], align: int = 2)
     errors: list[BaseException] = []
 
     def run(start: int, stop: int) -> None:
-        _block.active = True
+        outer, _block.active = getattr(_block, "active", False), True
         try:
             work(start, stop)
         except BaseException as exc:  # handed to the calling thread
             errors.append(exc)
         finally:
-            _block.active = False
+            _block.active = outer
 
     helpers = [threading.Thread(target=run, args=block) for block in blocks[1:]]
     for helper in helpers:

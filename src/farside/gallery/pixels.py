@@ -28,7 +28,7 @@ from PIL import Image
 
 _unguarded = threading.Lock()
 _unguarded_opens = 0
-_guard = Image.MAX_IMAGE_PIXELS
+_guard: int | None = None  # the program's setting, kept while it is lifted
 
 
 @contextmanager
